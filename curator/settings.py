@@ -1,0 +1,227 @@
+"""Build configuration: one YAML file validated by pydantic, one model per section.
+
+Every section forbids unknown fields, so a typo in the YAML fails with an error that
+names the field. Each stage receives only its own section. :func:`config_hash` is the
+hash of the settings that change the output (not where Ray runs or how bars look); a
+resumed build must present the same hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from curator.exceptions import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class InputSettings(_Section):
+    """Where documents come from and how to read them."""
+
+    paths: list[str] = Field(default_factory=list, description="Files, directories or globs; `hf:NAME` for a hub dataset.")
+    format: Literal["auto", "jsonl", "parquet", "hf", "warc", "wet"] = "auto"
+    text_field: str = "text"
+    id_field: str = "id"
+    url_field: str = "url"
+    hf_split: str = "train"
+    max_doc_bytes: int = Field(1_000_000, gt=0, description="Larger documents are quarantined (reason `too_large`).")
+    rows_per_part: int = Field(20_000, gt=0, description="Ingested shards are split into parts of at most this many rows.")
+
+
+class HeuristicSettings(_Section):
+    """Gopher / C4 / FineWeb-style quality rules. A `null` threshold disables its rule."""
+
+    enabled: bool = True
+    min_words: int | None = 50
+    max_words: int | None = 100_000
+    min_mean_word_length: float | None = 3.0
+    max_mean_word_length: float | None = 10.0
+    max_symbol_word_ratio: float | None = 0.1
+    max_bullet_lines_ratio: float | None = 0.9
+    max_ellipsis_lines_ratio: float | None = 0.3
+    min_punct_lines_ratio: float | None = 0.12
+    max_duplicate_lines_ratio: float | None = 0.3
+    max_duplicate_line_chars_ratio: float | None = 0.2
+    max_top_ngram_ratio: dict[int, float] | None = Field(default_factory=lambda: {2: 0.20, 3: 0.18, 4: 0.16})
+    max_duplicate_ngram_ratio: dict[int, float] | None = Field(default_factory=lambda: {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10})
+    min_alpha_words_ratio: float | None = 0.8
+    min_stop_words: int | None = 2
+
+
+class ClassifierSettings(_Section):
+    """The educational-level classifier used by the scoring stage."""
+
+    model: str = Field("default", description="`default` (the shipped model) or a model directory.")
+    batch_size: int = Field(2048, gt=0)
+    num_actors: int | None = Field(None, description="Scoring actors; default: one per CPU.")
+
+
+class FuzzyDedupSettings(_Section):
+    """MinHash-LSH near-duplicate removal."""
+
+    enabled: bool = True
+    threshold: float = Field(0.8, gt=0, lt=1, description="Target Jaccard similarity.")
+    num_perm: int = Field(112, gt=0)
+    bands: int | None = Field(None, description="Bands x rows = num_perm; chosen from threshold when null.")
+    rows: int | None = None
+    ngram: int = Field(5, gt=0)
+    seed: int = 42
+    verify: bool = Field(True, description="Confirm candidate pairs by signature Jaccard >= threshold.")
+
+
+class DedupSettings(_Section):
+    exact: bool = True
+    fuzzy: FuzzyDedupSettings = Field(default_factory=FuzzyDedupSettings)
+
+
+class DecontamSettings(_Section):
+    """Benchmark decontamination by n-gram overlap."""
+
+    enabled: bool = False
+    benchmarks: list[str] = Field(default_factory=list, description="JSONL files with a `text` field (or question/answer fields).")
+    ngram: int = Field(13, gt=0)
+    action: Literal["remove", "tag"] = "remove"
+    confirm_ratio: float | None = Field(None, description="If set, confirm n-gram hits with a difflib ratio above this.")
+
+
+class ThresholdSettings(_Section):
+    """Score thresholds that decide which documents enter each phase."""
+
+    phase1_min_score: float = Field(2.5, ge=0, le=5)
+    phase2_min_score: float = Field(3.0, ge=0, le=5)
+
+    @model_validator(mode="after")
+    def _phase2_stricter(self) -> "ThresholdSettings":
+        if self.phase2_min_score < self.phase1_min_score:
+            raise ValueError("phase2_min_score must be >= phase1_min_score (phase 2 is the stricter web subset)")
+        return self
+
+
+class TeacherSettings(_Section):
+    """How to reach the teacher LLM."""
+
+    mode: Literal["server", "engine"] = "server"
+    base_url: str = "http://127.0.0.1:8000/v1"
+    model: str = ""
+    api_key_env: str = "EDU_CURATOR_TEACHER_API_KEY"
+    max_concurrency: int = Field(8, gt=0)
+    timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(4, ge=0)
+    backoff_s: float = Field(1.0, ge=0)
+    temperature: float = 0.7
+    max_tokens: int = Field(1024, gt=0)
+    cache_dir: str | None = Field(None, description="Response cache; default OUT/_cache/teacher.")
+
+
+class SynthesisSettings(_Section):
+    """Synthetic reasoning data from the best seeds (phase 2)."""
+
+    enabled: bool = False
+    num_samples: int = Field(100, ge=0)
+    seed_min_score: float = Field(3.0, ge=0, le=5)
+    seed: int = 0
+    teacher: TeacherSettings = Field(default_factory=TeacherSettings)
+
+
+class OutputSettings(_Section):
+    target_file_mb: float = Field(128.0, gt=0, description="Target size of one Parquet file.")
+    row_group_rows: int = Field(8192, gt=0)
+    compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+    write_rejected: bool = Field(True, description="Keep dropped documents under OUT/rejected/<stage>/ with a reason.")
+
+
+class RaySettings(_Section):
+    address: str = Field("", description="Empty: a local Ray with this machine's cores; `auto` or host:port: that cluster.")
+    num_cpus: int | None = Field(None, description="CPUs for a local Ray (default: all).")
+    object_store_mb: int | None = None
+
+
+class BuildConfig(_Section):
+    """The whole build configuration (one YAML file)."""
+
+    name: str = "edu-curator-build"
+    input: InputSettings = Field(default_factory=InputSettings)
+    heuristics: HeuristicSettings = Field(default_factory=HeuristicSettings)
+    classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
+    dedup: DedupSettings = Field(default_factory=DedupSettings)
+    decontam: DecontamSettings = Field(default_factory=DecontamSettings)
+    thresholds: ThresholdSettings = Field(default_factory=ThresholdSettings)
+    synthesis: SynthesisSettings = Field(default_factory=SynthesisSettings)
+    output: OutputSettings = Field(default_factory=OutputSettings)
+    ray: RaySettings = Field(default_factory=RaySettings)
+
+    @field_validator("name")
+    @classmethod
+    def _name_nonempty(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("name must not be empty")
+        return v
+
+
+# Sections that do not change what a build writes.
+_NOT_HASHED = {"ray"}
+
+
+def config_hash(config: BuildConfig) -> str:
+    """Short sha256 of the output-relevant settings (stable across runs and key order)."""
+    data = config.model_dump(mode="json", exclude=_NOT_HASHED)
+    data.get("synthesis", {}).get("teacher", {}).pop("max_concurrency", None)
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def load_config(path: str | Path | None = None, overrides: dict | None = None) -> BuildConfig:
+    """Read and validate a YAML config; ``None`` gives the defaults.
+
+    Raises:
+        ConfigError: unreadable file, bad YAML, or a field that is unknown or invalid
+            (the message names every offending field).
+    """
+    data: dict = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {p}: {exc.strerror}. Check the path.") from exc
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config {p} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"config {p} must be a mapping of sections, got {type(data).__name__}")
+    if overrides:
+        data = _deep_merge(data, overrides)
+    try:
+        return BuildConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source=str(path or "config"))) from exc
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    lines = [f"invalid config {source}:"]
+    for err in exc.errors():
+        loc = ".".join(str(x) for x in err["loc"]) or "(root)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"  - unknown field `{loc}` (check the spelling; see the config reference in README.md)")
+        else:
+            lines.append(f"  - `{loc}`: {err['msg']}")
+    return "\n".join(lines)
+
+
+def _deep_merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
