@@ -15,6 +15,8 @@ ID = "id"
 TEXT = "text"
 URL = "url"
 SOURCE = "source"  # input shard (or "synthetic") the row came from
+CRAWL_DATE = "crawl_date"  # ISO date of the crawl (WARC/WET input)
+RECORD_ID = "record_id"  # WARC record id or other upstream provenance
 # --- stage columns --------------------------------------------------------------
 N_CHARS = "n_chars"
 N_WORDS = "n_words"
@@ -25,6 +27,14 @@ EDU_INT_SCORE = "edu_int_score"  # int 0-5 (rounded, clipped)
 DUP_CLUSTER_ID = "dup_cluster_id"  # id of the document kept for this cluster (null: unique)
 CONTAM_MATCH = "contam_match"  # "benchmark:item_id" of the first matching benchmark item (null: clean)
 N_TOKENS = "n_tokens"
+LANGUAGE = "language"
+LANGUAGE_SCORE = "language_score"
+# --- synthetic rows (phase 2) ---------------------------------------------------
+SEED_ID = "seed_id"
+TEMPLATE_ID = "template_id"
+PROMPT_HASH = "prompt_hash"
+TEACHER_MODEL = "teacher_model"
+SAMPLING_PARAMS = "sampling_params"  # JSON string
 # --- provenance -----------------------------------------------------------------
 CLASSIFIER_VERSION = "classifier_version"
 CONFIG_HASH = "config_hash"
@@ -48,6 +58,8 @@ INPUT_SCHEMA = pa.schema(
         pa.field(TEXT, pa.string(), nullable=False),
         pa.field(URL, pa.string()),
         pa.field(SOURCE, pa.string()),
+        pa.field(CRAWL_DATE, pa.string()),
+        pa.field(RECORD_ID, pa.string()),
     ]
 )
 
@@ -63,6 +75,14 @@ DOC_SCHEMA = pa.schema(
         pa.field(EDU_INT_SCORE, pa.int8()),
         pa.field(DUP_CLUSTER_ID, pa.string()),
         pa.field(CONTAM_MATCH, pa.string()),
+        pa.field(LANGUAGE, pa.string()),
+        pa.field(LANGUAGE_SCORE, pa.float32()),
+        pa.field(N_TOKENS, pa.int64()),
+        pa.field(SEED_ID, pa.string()),
+        pa.field(TEMPLATE_ID, pa.string()),
+        pa.field(PROMPT_HASH, pa.string()),
+        pa.field(TEACHER_MODEL, pa.string()),
+        pa.field(SAMPLING_PARAMS, pa.string()),
         pa.field(CLASSIFIER_VERSION, pa.string()),
         pa.field(CONFIG_HASH, pa.string()),
     ]
