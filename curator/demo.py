@@ -1,0 +1,148 @@
+"""The built-in demo corpus: a small, reproducible mix of good and bad web-like documents.
+
+Nothing is downloaded. Educational passages come from the Python reference manual topics
+that ship with every CPython (``pydoc_data.topics``), unwrapped into paragraphs; spam and
+boilerplate are generated from templates; then exact and near duplicates of educational
+passages, a benchmark-contaminated passage, and malformed lines (bad JSON, bad UTF-8,
+empty and oversized documents) are mixed in, so every stage of a build has work to do.
+Each row carries a ``kind`` field saying what it was made as (the build ignores it).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+
+SPAM_TEMPLATES = [
+    "BUY {product} NOW!!! Best price ${price} only today. Click here {url} to get {pct}% OFF. Limited offer, free shipping, "
+    "cheap {product} deals, {product} discount, {product} sale. Order now and win a free {gift}! Best {product} online.",
+    "Hot singles in {city} want to meet you. Click {url} now. Free registration, no credit card. {city} dating, {city} "
+    "chat, meet {city} girls tonight. Join now!!! Call {phone}.",
+    "Online casino {brand} - get {pct} free spins and a ${price} bonus. Slots, poker, roulette. Play now at {url}. "
+    "Win big, jackpot {price}, casino bonus codes, {brand} casino review, {brand} promo code.",
+    "Cheap {product} for sale. {product} {product} {product}. Wholesale {product}, {product} price, buy {product}, best "
+    "{product}, {product} shop {city}. Contact {phone} or visit {url}.",
+]
+BOILERPLATE_LINES = [
+    "Home", "About us", "Contact", "Privacy policy", "Terms of use", "Sitemap", "Login", "Register", "Cart (0)",
+    "We use cookies to improve your experience. Accept all", "Cookie settings", "Subscribe to our newsletter",
+    "Follow us on social media", "All rights reserved", "Skip to main content", "Search", "Menu", "Share this page",
+    "Previous", "Next", "Read more", "Back to top", "Language: English", "Customer service", "FAQ", "Careers",
+]
+PRODUCTS = ["watches", "sneakers", "phones", "pills", "handbags", "sunglasses", "laptops", "perfume", "jerseys"]
+CITIES = ["Springfield", "Riverton", "Lakeside", "Fairview", "Greenville", "Oakdale", "Milton"]
+BRANDS = ["LuckyStar", "GoldSpin", "MegaWin", "RoyalBet", "JackpotCity"]
+GIFTS = ["iPad", "gift card", "vacation", "smartwatch"]
+# A benchmark-like item planted once, so decontamination has something to find.
+CONTAMINATED = (
+    "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
+    "How many clips did Natalia sell altogether in April and May? Natalia sold 48/2 = 24 clips in May. "
+    "Natalia sold 48+24 = 72 clips altogether in April and May."
+)
+
+
+def educational_passages(min_chars: int = 600, max_chars: int = 2600) -> list[tuple[str, str]]:
+    """(topic, passage) pairs of unwrapped reference-manual prose, roughly 0.6-2.6 KB each."""
+    from pydoc_data.topics import topics
+
+    out: list[tuple[str, str]] = []
+    for topic in sorted(topics):
+        paragraphs = []
+        for block in re.split(r"\n\s*\n", topics[topic]):
+            lines = [ln.strip() for ln in block.splitlines()]
+            if not lines or lines[0].startswith((">>>", "***", "===", "---")) or set(lines[-1]) <= set("*=-^"):
+                continue
+            if block.startswith("   "):  # code sample or grammar: keep out of prose
+                continue
+            para = " ".join(ln for ln in lines if ln)
+            if len(para.split()) >= 8:
+                paragraphs.append(para)
+        chunk: list[str] = []
+        size = 0
+        for para in paragraphs:
+            chunk.append(para)
+            size += len(para)
+            if size >= min_chars:
+                out.append((topic, "\n\n".join(chunk)[:max_chars]))
+                chunk, size = [], 0
+    return out
+
+
+def _spam(rng: random.Random) -> str:
+    return " ".join(_spam_sentence(rng) for _ in range(rng.randint(2, 4)))
+
+
+def _spam_sentence(rng: random.Random) -> str:
+    t = rng.choice(SPAM_TEMPLATES)
+    return t.format(
+        product=rng.choice(PRODUCTS), price=rng.randint(9, 999), url=f"http://{rng.choice(BRANDS).lower()}{rng.randint(1, 99)}.example",
+        pct=rng.choice([30, 50, 70, 90]), gift=rng.choice(GIFTS), city=rng.choice(CITIES), phone=f"555-{rng.randint(1000, 9999)}",
+        brand=rng.choice(BRANDS),
+    )
+
+
+def _boilerplate(rng: random.Random) -> str:
+    return "\n".join(rng.sample(BOILERPLATE_LINES, k=rng.randint(8, 16)))
+
+
+def _near_duplicate(text: str, rng: random.Random, edit_frac: float = 0.05) -> str:
+    words = text.split(" ")
+    for _ in range(max(1, int(len(words) * edit_frac))):
+        i = rng.randrange(len(words))
+        words[i] = rng.choice(["the", "a", "this", "its", "an", "which", "also"])
+    return " ".join(words)
+
+
+def generate_demo_corpus(seed: int = 0, n_spam: int = 120, n_boilerplate: int = 80, n_short: int = 30, n_exact: int = 25, n_near: int = 25) -> list[dict]:
+    """The demo documents as dicts with ``id``, ``text``, ``url`` and ``kind``."""
+    rng = random.Random(seed)
+    rows: list[dict] = []
+    edu = educational_passages()
+    for i, (topic, text) in enumerate(edu):
+        rows.append({"id": f"edu-{i:04d}", "text": text, "url": f"https://docs.example.org/reference/{topic}", "kind": "educational"})
+    for i in range(n_spam):
+        rows.append({"id": f"spam-{i:04d}", "text": _spam(rng), "url": f"http://spam{i}.example/", "kind": "spam"})
+    for i in range(n_boilerplate):
+        rows.append({"id": f"boiler-{i:04d}", "text": _boilerplate(rng), "url": f"http://site{i}.example/", "kind": "boilerplate"})
+    for i in range(n_short):
+        rows.append({"id": f"short-{i:04d}", "text": rng.choice(["Click here.", "Page not found", "Loading...", "404", "OK thanks!"]), "url": None, "kind": "short"})
+    for i, (_, text) in enumerate(rng.sample(edu, k=min(n_exact, len(edu)))):
+        rows.append({"id": f"exact-{i:04d}", "text": text, "url": f"https://mirror.example.net/{i}", "kind": "exact_duplicate"})
+    for i, (_, text) in enumerate(rng.sample(edu, k=min(n_near, len(edu)))):
+        rows.append({"id": f"near-{i:04d}", "text": _near_duplicate(text, rng), "url": f"https://copy.example.net/{i}", "kind": "near_duplicate"})
+    filler = edu[0][1]
+    rows.append({"id": "contaminated-0000", "text": filler[:800] + "\n\n" + CONTAMINATED, "url": "https://quiz.example/", "kind": "contaminated"})
+    rng.shuffle(rows)
+    return rows
+
+
+def write_demo_input(directory: str | Path, seed: int = 0, shards: int = 2) -> list[Path]:
+    """Write the demo corpus as JSONL shards (one gzipped) plus malformed lines; return the paths."""
+    import gzip
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    rows = generate_demo_corpus(seed)
+    paths = []
+    per = (len(rows) + shards - 1) // shards
+    for s in range(shards):
+        part = rows[s * per : (s + 1) * per]
+        lines = [json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in part]
+        if s == 0:  # bad input is counted and quarantined, never fatal
+            lines.insert(3, b'{"id": "broken", "text": "unterminated\n')
+            lines.insert(7, b'{"id": "latin1", "text": "caf\xe9"}\n')
+            lines.insert(11, json.dumps({"id": "empty", "text": "   "}).encode() + b"\n")
+            lines.insert(13, json.dumps({"id": "huge", "text": "word " * 300_000}).encode() + b"\n")
+            lines.insert(17, json.dumps({"id": "notext", "body": "no text field"}).encode() + b"\n")
+        path = directory / (f"demo-{s:02d}.jsonl.gz" if s % 2 else f"demo-{s:02d}.jsonl")
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        if path.name.endswith(".gz"):
+            with gzip.open(tmp, "wb") as fh:
+                fh.writelines(lines)
+        else:
+            tmp.write_bytes(b"".join(lines))
+        tmp.replace(path)
+        paths.append(path)
+    return paths

@@ -1,0 +1,59 @@
+"""Starting Ray: a local instance by default, or an existing cluster (``ray.address``)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from curator.exceptions import ClusterError
+from curator.settings import RaySettings
+
+
+def init_ray(settings: RaySettings, progress: bool = True):
+    """Start or connect to Ray according to ``settings``; return the ``ray`` module.
+
+    Raises:
+        ClusterError: the cluster address cannot be reached (the message says how to check it).
+    """
+    import ray
+
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    if ray.is_initialized():
+        _configure_data(progress)
+        return ray
+    kwargs: dict = {"include_dashboard": False, "ignore_reinit_error": True, "log_to_driver": False, "logging_level": logging.WARNING}
+    if settings.address:
+        kwargs["address"] = settings.address
+    else:
+        if settings.num_cpus:
+            kwargs["num_cpus"] = settings.num_cpus
+        if settings.object_store_mb:
+            kwargs["object_store_memory"] = settings.object_store_mb * 2**20
+    try:
+        ray.init(**kwargs)
+    except (ConnectionError, RuntimeError, TimeoutError) as exc:
+        where = settings.address or "local"
+        raise ClusterError(
+            f"cannot reach the Ray cluster at {where!r}: {exc}. Check that `ray status --address {where}` works "
+            "from this machine, or leave `ray.address` empty to run on a local Ray."
+        ) from exc
+    _configure_data(progress)
+    return ray
+
+
+def _configure_data(progress: bool) -> None:
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    ctx.enable_progress_bars = progress
+    ctx.print_on_execution_start = False
+    try:
+        ctx.enable_operator_progress_bars = progress
+    except AttributeError:  # pragma: no cover
+        pass
+
+
+def cluster_cpus() -> float:
+    import ray
+
+    return float(ray.cluster_resources().get("CPU", 1.0))
