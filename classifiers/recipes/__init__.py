@@ -1,0 +1,1 @@
+"""Committed, reproducible recipes that build the models shipped with edu-curator."""

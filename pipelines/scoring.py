@@ -1,0 +1,72 @@
+"""The scoring stage: add educational scores to every document with a classifier actor pool.
+
+:class:`ScoreStage` is a callable class for Ray Data ``map_batches`` (via
+:func:`curator.stage.apply_stage`): ``__init__`` only stores the model spec, ``setup()``
+loads the classifier once per actor, ``process`` adds ``edu_score`` (float32, 0-5),
+``edu_int_score`` (int8, rounded and clipped) and ``classifier_version``. It only
+annotates; dropping by threshold is a separate stage.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pyarrow as pa
+
+from classifiers.base import scores_to_int
+from curator.schema import CLASSIFIER_VERSION, EDU_INT_SCORE, EDU_SCORE, TEXT
+from curator.stage import Resources, Stage
+
+_OUTPUTS = (EDU_SCORE, EDU_INT_SCORE, CLASSIFIER_VERSION)
+
+
+class ScoreStage(Stage):
+    """Score the ``text`` column with an educational-level classifier.
+
+    Args:
+        model: ``"default"`` (the shipped model) or a model directory.
+        config_hash: unused by the computation; part of the constructor so that a build's
+            stage identity includes its config.
+    """
+
+    name: ClassVar[str] = "score"
+    input_columns: ClassVar[tuple[str, ...]] = (TEXT,)
+    output_columns: ClassVar[tuple[str, ...]] = _OUTPUTS
+    resources: Resources = Resources(num_cpus=0.5, actors=2, batch_size=4096)
+
+    def __init__(self, model: str = "default", config_hash: str = "", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.model = str(model)
+        self.config_hash = config_hash
+        self._clf = None
+        self._version = ""
+
+    def setup(self) -> None:
+        from classifiers import load_classifier
+
+        self._clf = load_classifier(self.model)
+        self._version = self._clf.version
+
+    @property
+    def classifier(self):
+        if self._clf is None:
+            self.setup()
+            self._ready = True
+        return self._clf
+
+    def process(self, batch: pa.Table) -> pa.Table:
+        texts = batch.column(TEXT).to_pylist()
+        if None in texts:
+            texts = [t or "" for t in texts]
+        scores = self.classifier.predict(texts) if texts else np.zeros(0, dtype=np.float32)
+        ints = scores_to_int(scores)
+        n = batch.num_rows
+        for name in _OUTPUTS:  # idempotent: re-scoring replaces the columns
+            if name in batch.column_names:
+                batch = batch.drop_columns([name])
+        return (
+            batch.append_column(pa.field(EDU_SCORE, pa.float32()), pa.array(scores, type=pa.float32()))
+            .append_column(pa.field(EDU_INT_SCORE, pa.int8()), pa.array(ints, type=pa.int8()))
+            .append_column(pa.field(CLASSIFIER_VERSION, pa.string()), pa.repeat(pa.scalar(self._version, pa.string()), n))
+        )
