@@ -106,28 +106,51 @@ class ThresholdSettings(_Section):
 
 
 class TeacherSettings(_Section):
-    """How to reach the teacher LLM."""
+    """How to reach the teacher LLM (an OpenAI-compatible server, or an in-process vLLM engine)."""
 
-    mode: Literal["server", "engine"] = "server"
+    mode: Literal["server", "engine"] = Field("server", description="`server`: any OpenAI-compatible endpoint (`vllm serve`); `engine`: in-process vLLM.")
     base_url: str = "http://127.0.0.1:8000/v1"
-    model: str = ""
-    api_key_env: str = "EDU_CURATOR_TEACHER_API_KEY"
-    max_concurrency: int = Field(8, gt=0)
-    timeout_s: float = Field(120.0, gt=0)
-    max_retries: int = Field(4, ge=0)
-    backoff_s: float = Field(1.0, ge=0)
-    temperature: float = 0.7
+    model: str = Field("", description="Served model name (server; empty: the server's first model) or model path/id (engine).")
+    api_key_env: str = Field("EDU_CURATOR_TEACHER_API_KEY", description="Environment variable holding the API key (never put the key in YAML).")
+    max_concurrency: int = Field(8, gt=0, description="Requests in flight at once (server mode).")
+    timeout_s: float = Field(120.0, gt=0, description="Per-request timeout (server mode).")
+    max_retries: int = Field(4, ge=0, description="Retries after a transport fault: connection refused, timeout, HTTP 5xx/429.")
+    max_invalid_retries: int = Field(2, ge=0, description="Retries after an answer that fails JSON/schema validation.")
+    backoff_s: float = Field(1.0, ge=0, description="First retry delay; doubles per retry with +-50% jitter.")
+    structured_mode: Literal["structured_outputs", "response_format"] = Field(
+        "structured_outputs", description="How JSON schemas are sent: vLLM `extra_body.structured_outputs` or OpenAI `response_format`."
+    )
+    temperature: float = Field(0.7, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
     max_tokens: int = Field(1024, gt=0)
     cache_dir: str | None = Field(None, description="Response cache; default OUT/_cache/teacher.")
+    engine_backend: Literal["ray", "vllm"] = Field("ray", description="Engine mode: Ray Data `ray.data.llm` processor, or a direct `vllm.LLM`.")
+    engine_kwargs: dict = Field(default_factory=dict, description="Extra vLLM engine arguments (engine mode), e.g. tensor_parallel_size.")
+    engine_cpu: bool | None = Field(None, description="Engine mode: CPU settings (eager, float32, kv cache bytes, CPU bundle). Null: when no GPU is visible.")
+    engine_kv_cache_bytes: int = Field(128 * 2**20, gt=0, description="KV cache size on CPU engines.")
+    engine_max_model_len: int | None = Field(None, description="Engine context length (null: the model's).")
+    engine_batch_size: int = Field(16, gt=0, description="Rows per Ray Data vLLM batch (engine mode).")
 
 
 class SynthesisSettings(_Section):
     """Synthetic reasoning data from the best seeds (phase 2)."""
 
     enabled: bool = False
-    num_samples: int = Field(100, ge=0)
-    seed_min_score: float = Field(3.0, ge=0, le=5)
-    seed: int = 0
+    num_samples: int = Field(100, ge=0, description="Synthetic documents to request (one per sampled seed).")
+    seed_min_score: float = Field(3.0, ge=0, le=5, description="Seeds are filtered documents with edu_score >= this.")
+    high_score: float = Field(4.0, ge=0, le=5, description="Seeds at/above: question-answer, distillation, knowledge extraction; below: encyclopedic rephrasing.")
+    seed: int = Field(0, description="Seed for seed sampling, template and audience choice (reproducible).")
+    high_templates: dict[str, float] = Field(
+        default_factory=lambda: {"qa_reasoning": 1.0, "worked_problem": 1.0, "textbook_section": 1.0, "exercises": 1.0},
+        description="Template id -> weight for high-scoring seeds.",
+    )
+    mid_templates: dict[str, float] = Field(default_factory=lambda: {"encyclopedic_rephrase": 1.0}, description="Template id -> weight for middling seeds.")
+    audiences: list[str] = Field(
+        default_factory=lambda: ["young_learners", "high_school", "college", "professionals", "experts"],
+        description="Audience/style ids (generators/templates/audiences.yaml) chosen uniformly per sample.",
+    )
+    max_seed_chars: int = Field(4000, gt=0, description="Seed text is cut to this many characters in the prompt.")
+    min_output_chars: int = Field(20, ge=1, description="Shorter answers count as invalid and are retried.")
     teacher: TeacherSettings = Field(default_factory=TeacherSettings)
 
 

@@ -1,0 +1,146 @@
+"""The one teacher interface: requests in, results out, whatever reaches the LLM.
+
+A :class:`TeacherRequest` holds chat messages, :class:`SamplingParams` and an optional output
+schema (a pydantic model). A :class:`TeacherClient` turns a list of requests into a list of
+:class:`TeacherResult` in the same order; a result carries the parsed output *or* an error, the
+raw text, the number of attempts and the request's ``prompt_hash`` (sha256 over messages, model,
+sampling parameters and schema: the response-cache key). Clients never raise for one bad answer:
+failures come back as results so the caller can record them and retry only those later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class SamplingParams(BaseModel):
+    """Sampling parameters sent to the teacher (part of the cache key)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temperature: float = Field(0.7, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_tokens: int = Field(1024, gt=0)
+    seed: int | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(), sort_keys=True, separators=(",", ":"))
+
+
+def schema_of(model: type[BaseModel] | None) -> dict | None:
+    """JSON schema of a pydantic output model (``None`` for free text)."""
+    return None if model is None else model.model_json_schema()
+
+
+def compute_prompt_hash(messages: list[dict], model: str, sampling: SamplingParams, schema: dict | None) -> str:
+    """sha256 over everything that determines an answer: messages, model, sampling, schema."""
+    blob = json.dumps(
+        {"messages": messages, "model": model, "sampling": sampling.model_dump(), "schema": schema},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class TeacherRequest:
+    """One prompt for the teacher.
+
+    Args:
+        messages: OpenAI-style chat messages (``[{"role": ..., "content": ...}]``).
+        sampling: sampling parameters.
+        output_model: pydantic model the answer must validate against (JSON); ``None`` = free text.
+        min_chars: a free-text answer shorter than this (after stripping) is invalid.
+        meta: caller's bookkeeping (seed id, template id...), not sent and not hashed.
+    """
+
+    messages: list[dict]
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    output_model: type[BaseModel] | None = None
+    min_chars: int = 1
+    meta: dict = field(default_factory=dict)
+
+    def prompt_hash(self, model: str) -> str:
+        return compute_prompt_hash(self.messages, model, self.sampling, schema_of(self.output_model))
+
+
+@dataclass
+class TeacherResult:
+    """The teacher's answer to one request (or why there is none).
+
+    ``parsed`` is the validated output: a dict for a JSON schema, the stripped text otherwise.
+    ``error`` is ``None`` on success, else a short ``kind: detail`` string (``invalid``,
+    ``timeout``, ``connection``, ``server``...). ``raw`` is kept either way.
+    """
+
+    prompt_hash: str
+    parsed: Any = None
+    raw: str = ""
+    error: str | None = None
+    attempts: int = 0
+    cached: bool = False
+    finish_reason: str | None = None
+    completion_tokens: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def validate_answer(raw: str, request: TeacherRequest) -> tuple[Any, str | None]:
+    """Parse and validate a raw answer. Returns ``(parsed, None)`` or ``(None, "invalid: why")``."""
+    if request.output_model is None:
+        text = (raw or "").strip()
+        if len(text) < request.min_chars:
+            return None, f"invalid: answer shorter than {request.min_chars} chars"
+        return text, None
+    try:
+        obj = json.loads(raw)
+    except (json.JSONDecodeError, TypeError) as exc:
+        return None, f"invalid: not JSON ({exc.msg if hasattr(exc, 'msg') else exc})"
+    try:
+        return request.output_model.model_validate(obj).model_dump(), None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        return None, f"invalid: {'.'.join(map(str, first['loc']))}: {first['msg']}"
+
+
+def backoff_delays(retries: int, base_s: float, max_s: float = 30.0, jitter: float = 0.5, rng: random.Random | None = None) -> list[float]:
+    """Exponential backoff with jitter: ``base * 2**i`` scaled by ``[1-jitter, 1+jitter]``, capped."""
+    rng = rng or random.Random()
+    out = []
+    for i in range(retries):
+        d = min(max_s, base_s * (2**i))
+        out.append(max(0.0, d * (1 + jitter * (2 * rng.random() - 1))))
+    return out
+
+
+class TeacherClient(ABC):
+    """Anything that answers :class:`TeacherRequest` lists.
+
+    Subclasses implement :meth:`generate`; results come back in request order. ``stats`` counts
+    what happened (requests sent, retries, errors by kind).
+    """
+
+    model: str = ""
+
+    def __init__(self) -> None:
+        self.stats: dict[str, int] = {}
+
+    def count(self, key: str, n: int = 1) -> None:
+        self.stats[key] = self.stats.get(key, 0) + n
+
+    @abstractmethod
+    def generate(self, requests: list[TeacherRequest]) -> list[TeacherResult]:
+        """Answer every request (failures come back as results with ``error`` set)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources (engines, HTTP pools)."""

@@ -1,0 +1,242 @@
+"""Teacher as an in-process vLLM engine: Ray Data's vLLM processor, or a direct ``vllm.LLM``.
+
+:class:`RayEngineTeacherClient` runs a batch of requests through ``ray.data.llm``
+(``vLLMEngineProcessorConfig`` + ``build_processor``) -- the path for corpus builds on GPU workers
+of a Ray cluster. :class:`VllmEngineTeacherClient` keeps one ``vllm.LLM`` in this process (the
+fast path on a single machine and the raw baseline of the benchmark). Both validate every answer
+against the request's schema in the driver, re-ask invalid ones up to ``max_invalid_retries``
+times, and return failures as results (never raise for one prompt).
+
+On a CPU-only machine (``cpu=None`` and no CUDA) the engine gets CPU settings: eager mode,
+float32, an explicit KV cache size, and for Ray a ``{"CPU": 1}`` placement bundle (Ray Data's
+default asks for a GPU and would wait forever). Structured outputs use the ``guidance`` backend
+without free whitespace (xgrammar let control characters into strings on CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from curator.exceptions import TeacherError
+from generators.base import TeacherClient, TeacherRequest, TeacherResult, schema_of, validate_answer
+
+VLLM_ENV = {"HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "VLLM_HOST_IP": "127.0.0.1"}
+STRUCTURED_CONFIG = {"backend": "guidance", "disable_any_whitespace": True}
+
+
+def _cuda_visible() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:  # pragma: no cover
+        return False
+
+
+def engine_kwargs_for(cpu: bool | None, kv_cache_bytes: int, max_model_len: int | None, extra: dict | None = None) -> dict:
+    """vLLM engine arguments: CPU-safe defaults when ``cpu`` (or no GPU is visible), plus ``extra``."""
+    cpu = (not _cuda_visible()) if cpu is None else cpu
+    kw: dict[str, Any] = {"structured_outputs_config": dict(STRUCTURED_CONFIG)}
+    if cpu:
+        kw.update(enforce_eager=True, dtype="float32", kv_cache_memory_bytes=kv_cache_bytes)
+    if max_model_len:
+        kw["max_model_len"] = max_model_len
+    kw.update(extra or {})
+    return kw
+
+
+def _sampling_dict(req: TeacherRequest) -> dict:
+    sp: dict[str, Any] = {"temperature": req.sampling.temperature, "top_p": req.sampling.top_p, "max_tokens": req.sampling.max_tokens}
+    if req.sampling.seed is not None:
+        sp["seed"] = req.sampling.seed
+    return sp
+
+
+class _EngineBase(TeacherClient):
+    def __init__(self, model: str, max_invalid_retries: int = 2) -> None:
+        super().__init__()
+        self.model = model
+        self.max_invalid_retries = max_invalid_retries
+        for k, v in VLLM_ENV.items():
+            os.environ.setdefault(k, v)
+
+    def _run(self, requests: list[TeacherRequest]) -> list[tuple[str, str | None, int, str]]:
+        """Generate once per request: ``(text, finish_reason, completion_tokens, error)``."""
+        raise NotImplementedError
+
+    def generate(self, requests: list[TeacherRequest]) -> list[TeacherResult]:
+        results = [TeacherResult(prompt_hash=r.prompt_hash(self.model)) for r in requests]
+        pending = list(range(len(requests)))
+        for attempt in range(self.max_invalid_retries + 1):
+            if not pending:
+                break
+            if attempt:
+                self.count("retries", len(pending))
+            self.count("requests_sent", len(pending))
+            outs = self._run([requests[i] for i in pending])
+            still = []
+            for i, (text, finish, ntok, err) in zip(pending, outs):
+                res = results[i]
+                res.attempts += 1
+                res.raw, res.finish_reason, res.completion_tokens = text, finish, ntok
+                self.count("completion_tokens", ntok)
+                if err:
+                    self.count("errors_engine")
+                    res.error = f"engine: {err}"
+                    still.append(i)
+                    continue
+                parsed, verr = validate_answer(text, requests[i])
+                if verr is None:
+                    res.parsed, res.error = parsed, None
+                    self.count("ok")
+                else:
+                    self.count("errors_invalid")
+                    res.error = verr + (" (answer cut at max_tokens)" if finish == "length" else "")
+                    still.append(i)
+            pending = still
+        self.count("failed", len(pending))
+        return results
+
+
+class VllmEngineTeacherClient(_EngineBase):
+    """One ``vllm.LLM`` in this process (created on first use, reused across calls).
+
+    Args:
+        model: model path or hub id.
+        cpu: CPU engine settings (``None``: when no GPU is visible).
+        kv_cache_bytes: KV cache size on CPU.
+        max_model_len: context length (``None``: the model's).
+        engine_kwargs: extra ``vllm.LLM`` arguments.
+        max_invalid_retries: re-asks after an answer that fails validation.
+    """
+
+    def __init__(self, model: str, cpu: bool | None = None, kv_cache_bytes: int = 128 * 2**20, max_model_len: int | None = None,
+                 engine_kwargs: dict | None = None, max_invalid_retries: int = 2) -> None:
+        super().__init__(model, max_invalid_retries)
+        self.engine_kwargs = engine_kwargs_for(cpu, kv_cache_bytes, max_model_len, engine_kwargs)
+        self._llm = None
+
+    @property
+    def llm(self):
+        if self._llm is None:
+            try:
+                from vllm import LLM
+            except ImportError as exc:
+                raise TeacherError("vllm is not installed: `pip install edu-curator[cpu]` (CPU) or `[gpu]`") from exc
+            try:
+                self._llm = LLM(model=self.model, **self.engine_kwargs)
+            except Exception as exc:
+                raise TeacherError(f"cannot start a vLLM engine for {self.model!r}: {exc}") from exc
+        return self._llm
+
+    def _run(self, requests: list[TeacherRequest]) -> list[tuple[str, str | None, int, str]]:
+        from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
+
+        params = []
+        for r in requests:
+            schema = schema_of(r.output_model)
+            so = StructuredOutputsParams(json=schema) if schema is not None else None
+            params.append(SamplingParams(**_sampling_dict(r), structured_outputs=so))
+        outs = self.llm.chat([r.messages for r in requests], params, use_tqdm=False)
+        return [(o.outputs[0].text, o.outputs[0].finish_reason, len(o.outputs[0].token_ids), "") for o in outs]
+
+    def close(self) -> None:
+        self._llm = None
+
+
+def _ray_preprocess(row: dict) -> dict:
+    """Ray Data row -> vLLM stage input (messages + sampling params)."""
+    sp = json.loads(row["sampling_json"])
+    if row.get("schema_json"):
+        sp["structured_outputs"] = {"json": row["schema_json"]}
+    return {"idx": row["idx"], "messages": json.loads(row["messages_json"]), "sampling_params": sp}
+
+
+def _ray_postprocess(row: dict) -> dict:
+    """vLLM stage output -> the fields the driver validates."""
+    return {
+        "idx": row["idx"],
+        "generated_text": row.get("generated_text") or "",
+        "finish_reason": str(row.get("finish_reason") or ""),
+        "num_generated_tokens": int(row.get("num_generated_tokens") or 0),
+        "error": str(row.get("__inference_error__") or ""),
+    }
+
+
+class RayEngineTeacherClient(_EngineBase):
+    """Batch inference with Ray Data's vLLM processor (``ray.data.llm``).
+
+    Each :meth:`generate` call builds one dataset of the requests and runs it through a
+    processor (one engine per replica, started for the call). Ray must be initialised (or it is
+    started locally).
+
+    Args:
+        model: model path or hub id (must be readable by the Ray workers).
+        cpu: CPU settings (``None``: when no GPU is visible): ``{"CPU": 1}`` bundle, eager, float32.
+        concurrency: engine replicas.
+        batch_size: rows per engine batch.
+        engine_kwargs: extra vLLM engine arguments (e.g. ``tensor_parallel_size``).
+    """
+
+    def __init__(self, model: str, cpu: bool | None = None, kv_cache_bytes: int = 128 * 2**20, max_model_len: int | None = None,
+                 engine_kwargs: dict | None = None, concurrency: int = 1, batch_size: int = 16, max_invalid_retries: int = 2) -> None:
+        super().__init__(model, max_invalid_retries)
+        self.cpu = (not _cuda_visible()) if cpu is None else cpu
+        self.engine_kwargs = engine_kwargs_for(self.cpu, kv_cache_bytes, max_model_len, engine_kwargs)
+        self.concurrency = concurrency
+        self.batch_size = batch_size
+
+    def _processor(self):
+        try:
+            from ray.data.llm import build_processor, vLLMEngineProcessorConfig
+        except ImportError as exc:
+            raise TeacherError(f"ray.data.llm is unavailable ({exc}); install ray[data,serve] and vllm (not ray[llm], which pins CUDA vllm)") from exc
+        kw: dict[str, Any] = {}
+        if self.cpu:
+            kw["placement_group_config"] = {"bundles": [{"CPU": 1}]}
+        env = {k: os.environ.get(k, v) for k, v in VLLM_ENV.items()}
+        config = vLLMEngineProcessorConfig(
+            model_source=self.model,
+            engine_kwargs=self.engine_kwargs,
+            concurrency=self.concurrency,
+            batch_size=self.batch_size,
+            should_continue_on_error=True,
+            runtime_env={"env_vars": env},
+            **kw,
+        )
+        return build_processor(config, preprocess=_ray_preprocess, postprocess=_ray_postprocess)
+
+    def _run(self, requests: list[TeacherRequest]) -> list[tuple[str, str | None, int, str]]:
+        import ray
+        import ray.data
+
+        if not ray.is_initialized():
+            ray.init(include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+        rows = []
+        for i, r in enumerate(requests):
+            schema = schema_of(r.output_model)
+            rows.append({
+                "idx": i,
+                "messages_json": json.dumps(r.messages, ensure_ascii=False),
+                "sampling_json": json.dumps(_sampling_dict(r)),
+                "schema_json": json.dumps(schema) if schema is not None else "",
+            })
+        ds = ray.data.from_items(rows)
+        try:
+            out = self._processor()(ds).take_all()
+        except TeacherError:
+            raise
+        except Exception as exc:
+            raise TeacherError(f"Ray Data vLLM processor failed for {self.model!r}: {type(exc).__name__}: {exc}") from exc
+        by_idx = {int(r["idx"]): r for r in out}
+        res = []
+        for i in range(len(requests)):
+            r = by_idx.get(i)
+            if r is None:
+                res.append(("", None, 0, "row lost by the processor"))
+            else:
+                res.append((r["generated_text"], r["finish_reason"] or None, r["num_generated_tokens"], r["error"]))
+        return res

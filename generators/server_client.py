@@ -1,0 +1,220 @@
+"""Teacher behind any OpenAI-compatible server (``vllm serve`` first of all).
+
+:class:`ServerTeacherClient` sends chat completions with the ``openai`` async client, at most
+``max_concurrency`` at a time, each with a timeout. Transport faults (connection refused, timeout,
+HTTP 5xx/429) are retried with exponential backoff and jitter up to ``max_retries`` times; answers
+that fail validation against the request's pydantic model are retried up to
+``max_invalid_retries`` times. After that the request comes back as a failed
+:class:`~generators.base.TeacherResult` carrying the raw text: the client never raises for a single
+prompt. Structured output is asked for with vLLM's ``structured_outputs`` extra (or an OpenAI
+``response_format`` JSON schema); the removed ``guided_*`` fields are never used.
+
+:meth:`ServerTeacherClient.check` (run on construction) raises :class:`TeacherError` with the
+command to start a server when nothing answers at ``base_url``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import threading
+from typing import Literal
+
+import httpx
+
+from curator.exceptions import TeacherError
+from generators.base import TeacherClient, TeacherRequest, TeacherResult, backoff_delays, schema_of, validate_answer
+
+START_HINT = (
+    "start it with: python -m vllm.entrypoints.openai.api_server --model MODEL --host 127.0.0.1 --port 8000 "
+    "(CPU: add --enforce-eager --dtype float32 --kv-cache-memory-bytes 134217728), "
+    "or point --base-url / synthesis.teacher.base_url at a running OpenAI-compatible server"
+)
+
+
+class ServerTeacherClient(TeacherClient):
+    """OpenAI-compatible server client with a concurrency limit, timeouts, retries and counters.
+
+    Args:
+        base_url: e.g. ``http://127.0.0.1:8000/v1``.
+        model: served model name; empty: the server's first model.
+        api_key: bearer token (vLLM ignores it unless started with ``--api-key``).
+        max_concurrency: requests in flight at once.
+        timeout_s: per-request timeout.
+        max_retries: retries after a transport fault (connection, timeout, 5xx, 429).
+        max_invalid_retries: retries after an answer that fails validation.
+        backoff_s: first backoff delay; doubles each retry, with +-50% jitter, capped at ``max_backoff_s``.
+        structured: ``structured_outputs`` (vLLM extra_body) or ``response_format`` (OpenAI json_schema).
+        check: contact the server now (raises :class:`TeacherError` if it is down).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str = "",
+        api_key: str | None = None,
+        max_concurrency: int = 8,
+        timeout_s: float = 120.0,
+        max_retries: int = 4,
+        max_invalid_retries: int = 2,
+        backoff_s: float = 1.0,
+        max_backoff_s: float = 30.0,
+        structured: Literal["structured_outputs", "response_format"] = "structured_outputs",
+        check: bool = True,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.api_key = api_key or "EMPTY"
+        self.max_concurrency = max_concurrency
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.max_invalid_retries = max_invalid_retries
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.structured = structured
+        self._rng = random.Random(seed)
+        if check:
+            self.check()
+
+    @classmethod
+    def from_settings(cls, settings, check: bool = True) -> "ServerTeacherClient":
+        """Build from :class:`curator.settings.TeacherSettings` (API key read from ``api_key_env``)."""
+        return cls(
+            base_url=settings.base_url,
+            model=settings.model,
+            api_key=os.environ.get(settings.api_key_env) or None,
+            max_concurrency=settings.max_concurrency,
+            timeout_s=settings.timeout_s,
+            max_retries=settings.max_retries,
+            max_invalid_retries=settings.max_invalid_retries,
+            backoff_s=settings.backoff_s,
+            structured=settings.structured_mode,
+            check=check,
+        )
+
+    # --- health -----------------------------------------------------------------------
+    def check(self, timeout_s: float = 10.0) -> list[str]:
+        """Ask the server for its models; fill in ``self.model`` if empty.
+
+        Raises:
+            TeacherError: nothing answers at ``base_url`` (with the start command), or the
+                requested model is not served.
+        """
+        try:
+            r = httpx.get(f"{self.base_url}/models", headers={"Authorization": f"Bearer {self.api_key}"}, timeout=timeout_s)
+            r.raise_for_status()
+            served = [m["id"] for m in r.json().get("data", [])]
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            raise TeacherError(f"teacher server at {self.base_url} is not reachable ({type(exc).__name__}: {exc}); {START_HINT}") from exc
+        if not served:
+            raise TeacherError(f"teacher server at {self.base_url} serves no model; {START_HINT}")
+        if not self.model:
+            self.model = served[0]
+        elif self.model not in served:
+            raise TeacherError(f"model {self.model!r} is not served at {self.base_url} (it serves {served}); set --model / synthesis.teacher.model to one of them")
+        return served
+
+    # --- generation -------------------------------------------------------------------
+    def generate(self, requests: list[TeacherRequest]) -> list[TeacherResult]:
+        if not requests:
+            return []
+        if not self.model:
+            self.check()
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self._agenerate(requests))
+        # Called from inside an event loop (e.g. a web handler): run in a helper thread.
+        box: list = []
+        t = threading.Thread(target=lambda: box.append(asyncio.run(self._agenerate(requests))))
+        t.start()
+        t.join()
+        return box[0]
+
+    async def _agenerate(self, requests: list[TeacherRequest]) -> list[TeacherResult]:
+        from openai import AsyncOpenAI
+
+        limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
+        http = httpx.AsyncClient(limits=limits, timeout=self.timeout_s)
+        client = AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, max_retries=0, timeout=self.timeout_s, http_client=http)
+        sem = asyncio.Semaphore(self.max_concurrency)
+        try:
+            return list(await asyncio.gather(*(self._one(client, sem, r) for r in requests)))
+        finally:
+            await client.close()
+
+    def _body(self, req: TeacherRequest) -> dict:
+        kwargs: dict = {
+            "model": self.model,
+            "messages": req.messages,
+            "temperature": req.sampling.temperature,
+            "top_p": req.sampling.top_p,
+            "max_tokens": req.sampling.max_tokens,
+        }
+        if req.sampling.seed is not None:
+            kwargs["seed"] = req.sampling.seed
+        schema = schema_of(req.output_model)
+        if schema is not None:
+            if self.structured == "response_format":
+                kwargs["response_format"] = {"type": "json_schema", "json_schema": {"name": req.output_model.__name__, "schema": schema}}
+            else:
+                kwargs["extra_body"] = {"structured_outputs": {"json": schema}}
+        return kwargs
+
+    async def _one(self, client, sem: asyncio.Semaphore, req: TeacherRequest) -> TeacherResult:
+        import openai
+
+        res = TeacherResult(prompt_hash=req.prompt_hash(self.model))
+        delays = backoff_delays(self.max_retries, self.backoff_s, self.max_backoff_s, rng=self._rng)
+        transport_fails = invalid_fails = 0
+        body = self._body(req)
+        while True:
+            res.attempts += 1
+            retry_kind = None
+            async with sem:
+                self.count("requests_sent")
+                try:
+                    resp = await client.chat.completions.create(**body)
+                except openai.APITimeoutError as exc:
+                    retry_kind, detail = "timeout", f"timeout after {self.timeout_s}s ({exc})"
+                except openai.APIConnectionError as exc:
+                    retry_kind, detail = "connection", f"cannot reach {self.base_url} ({exc.__cause__ or exc})"
+                except openai.APIStatusError as exc:
+                    if exc.status_code >= 500 or exc.status_code == 429:
+                        retry_kind, detail = "server", f"HTTP {exc.status_code}: {str(exc)[:300]}"
+                    else:  # a request the server will never accept (e.g. prompt too long)
+                        self.count("errors_request")
+                        res.error = f"request: HTTP {exc.status_code}: {str(exc)[:500]}"
+                        return res
+            if retry_kind is not None:
+                self.count(f"errors_{retry_kind}")
+                res.error = f"{retry_kind}: {detail}"
+                if transport_fails >= self.max_retries:
+                    self.count("failed")
+                    return res
+                await asyncio.sleep(delays[transport_fails])
+                transport_fails += 1
+                self.count("retries")
+                continue
+            choice = resp.choices[0]
+            res.raw = choice.message.content or ""
+            res.finish_reason = choice.finish_reason
+            res.completion_tokens = getattr(resp.usage, "completion_tokens", 0) or 0
+            self.count("completion_tokens", res.completion_tokens)
+            parsed, err = validate_answer(res.raw, req)
+            if err is None:
+                res.parsed, res.error = parsed, None
+                self.count("ok")
+                return res
+            if choice.finish_reason == "length":
+                err += " (answer cut at max_tokens)"
+            self.count("errors_invalid")
+            res.error = err
+            if invalid_fails >= self.max_invalid_retries:
+                self.count("failed")
+                return res
+            invalid_fails += 1
+            self.count("retries")

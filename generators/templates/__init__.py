@@ -1,0 +1,1 @@
+"""Versioned prompt templates (YAML): annotation rubric, synthesis templates, audiences."""
