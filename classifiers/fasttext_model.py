@@ -32,7 +32,7 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "minCount": 2,
     "bucket": 200_000,
     "loss": "softmax",
-    "thread": 1,  # one thread: bit-for-bit reproducible training
+    "thread": 1,  # one thread: as repeatable as fastText gets (not bit-for-bit in fasttext-numpy2 0.10.4)
     "seed": 0,
 }
 DEFAULT_QUANTIZE: dict[str, Any] = {"cutoff": 50_000, "qnorm": True, "retrain": False, "dsub": 2}
@@ -167,7 +167,7 @@ class FastTextEduClassifier(EduClassifier):
                         raise
                     lr /= 2
             else:
-                raise ModelError("fastText training diverged (NaN) even at a small learning rate; check the data")
+                raise ModelError("fastText training reported NaN even at a small learning rate; this happens with very little data or a tiny bucket: add data, raise epoch or bucket")
             hp["lr"] = lr
             qopts: dict[str, Any] | None = None
             if quantize:

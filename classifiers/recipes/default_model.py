@@ -22,8 +22,10 @@ level   source (all public, all obtainable by a user)          why
 
 Level 5 has no examples, so scores stay below ~4.5. Each tier is capped (seeded sample) so
 that none dominates; a group split by source document keeps chunks of one article on one
-side of the train/validation split. Training is single-threaded with a fixed seed, so the
-same inputs and Python version give the same model bytes.
+side of the train/validation split. Sampling and splitting are seeded and training is
+single-threaded with a fixed seed; fasttext-numpy2 0.10.4 is still not bit-for-bit
+deterministic (measured), so a rebuild gives a model with the same metrics up to noise but
+not the same sha256.
 
 Run: ``curator train-default`` or ``python -m classifiers.recipes.default_model --help``.
 """

@@ -1,0 +1,116 @@
+"""Classifier commands: train-classifier, eval-classifier, score, train-default."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from curator.cli import app
+from curator.exceptions import CuratorError
+
+
+def _fail(exc: Exception) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(2)
+
+
+@app.command("train-classifier")
+def train_classifier_cmd(
+    annotations: Path = typer.Option(..., "--annotations", help="JSONL (.gz) or Parquet annotations with a text and a 0-5 label field."),
+    out: Path = typer.Option(..., "--out", help="Model directory to write (artifact, model_card.json, validation plots)."),
+    backend: str = typer.Option("fasttext", "--backend", help="fasttext or sklearn."),
+    text_field: str = typer.Option("text", "--text-field", help="Field holding the document text."),
+    label_field: str = typer.Option("score", "--label-field", help="Field holding the 0-5 label (int or float)."),
+    valid_fraction: float = typer.Option(0.2, "--valid-fraction", help="Stratified validation share."),
+    seed: int = typer.Option(0, "--seed", help="Split and training seed."),
+    name: Optional[str] = typer.Option(None, "--name", help="Model name (version = name-sha256[:12])."),
+) -> None:
+    """Train an educational-level classifier from annotations; prints a JSON summary with validation metrics."""
+    from classifiers import BACKENDS
+    from classifiers.training import train_from_annotations
+
+    if backend not in BACKENDS:
+        _fail(ValueError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}"))
+    try:
+        summary = train_from_annotations(
+            annotations, out, backend=backend, text_field=text_field, label_field=label_field, valid_fraction=valid_fraction, seed=seed, name=name
+        )
+    except (CuratorError, FileNotFoundError) as exc:
+        _fail(exc)
+    typer.echo(json.dumps(summary))
+
+
+@app.command("eval-classifier")
+def eval_classifier_cmd(
+    model: str = typer.Option("default", "--model", help="Model directory or `default`."),
+    annotations: Path = typer.Option(..., "--annotations", help="JSONL (.gz) or Parquet annotations with a text and a 0-5 label field."),
+    text_field: str = typer.Option("text", "--text-field"),
+    label_field: str = typer.Option("score", "--label-field"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Where to write metrics.json and the PNG plots (default: next to the annotations file)."),
+) -> None:
+    """Evaluate a classifier on annotations: prints the metrics JSON, writes metrics.json and plots."""
+    import sys
+
+    from classifiers import load_classifier
+    from classifiers.evaluation import evaluate_classifier
+    from classifiers.training import load_annotations
+
+    try:
+        clf = load_classifier(model)
+        ann = load_annotations(annotations, text_field, label_field)
+    except (CuratorError, FileNotFoundError) as exc:
+        _fail(exc)
+    if ann.n_rejected:
+        print(f"rejected {ann.n_rejected} rows: " + ", ".join(f"{k}={v}" for k, v in sorted(ann.rejected.items())), file=sys.stderr)
+    if not ann.texts:
+        _fail(ValueError(f"{annotations}: no usable rows (text field {text_field!r}, label field {label_field!r})"))
+    out_dir = out or annotations.parent / f"{annotations.name.split('.')[0]}-eval"
+    metrics = evaluate_classifier(clf, ann.texts, ann.labels, out_dir)
+    metrics["rejected"] = dict(ann.rejected)
+    metrics["report_dir"] = str(out_dir)
+    typer.echo(json.dumps(metrics))
+
+
+@app.command("score")
+def score_cmd(
+    inputs: list[str] = typer.Argument(..., help="JSONL/Parquet files, directories or globs."),
+    out: Path = typer.Option(..., "--out", help="Output directory: scored/*.parquet and quarantine/."),
+    model: str = typer.Option("default", "--model", help="Model directory or `default` (the shipped proxy model)."),
+    fmt: str = typer.Option("auto", "--format", help="auto, jsonl, parquet or hf."),
+    text_field: str = typer.Option("text", "--text-field"),
+    id_field: str = typer.Option("id", "--id-field"),
+    actors: int = typer.Option(2, "--actors", help="Scoring actors (each loads the model once)."),
+    batch_size: int = typer.Option(4096, "--batch-size"),
+) -> None:
+    """Add edu_score / edu_int_score / classifier_version to every document, on Ray."""
+    from pipelines.score import run_score
+
+    try:
+        summary = run_score(inputs, out, model=model, fmt=fmt, text_field=text_field, id_field=id_field, num_actors=actors, batch_size=batch_size)
+    except CuratorError as exc:
+        _fail(exc)
+    typer.echo(json.dumps(summary))
+
+
+@app.command("train-default")
+def train_default_cmd(
+    out: Optional[Path] = typer.Option(None, "--out", help="Model directory (default: the packaged classifiers/default)."),
+    gensim: Optional[Path] = typer.Option(None, "--gensim", help="gensim_test_corpora.jsonl (Wikipedia + Lee news)."),
+    dolma: Optional[Path] = typer.Option(None, "--dolma", help="dolma_cc_samples.jsonl (raw Common Crawl)."),
+    cc_raw: Optional[Path] = typer.Option(None, "--cc-raw", help="cc_raw_small.jsonl (raw Common Crawl, spam)."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Rebuild the default proxy model with the committed recipe (classifiers/recipes/default_model.py)."""
+    from classifiers.recipes import default_model as recipe
+
+    argv = ["--seed", str(seed)]
+    for flag, val in (("--out", out), ("--gensim", gensim), ("--dolma", dolma), ("--cc-raw", cc_raw)):
+        if val is not None:
+            argv += [flag, str(val)]
+    try:
+        recipe.main(argv)
+    except FileNotFoundError as exc:
+        _fail(exc)
