@@ -75,9 +75,15 @@ class FuzzyDedupSettings(_Section):
     ngram: int = Field(5, gt=0)
     seed: int = 42
     verify: bool = Field(True, description="Confirm candidate pairs by signature Jaccard >= threshold.")
+    fp_weight: float = Field(0.2, ge=0, description="Weight of the false-positive area when choosing bands x rows.")
+    fn_weight: float = Field(0.8, ge=0, description="Weight of the false-negative area when choosing bands x rows.")
+    max_bucket_pairs: int = Field(50, gt=1, description="Buckets up to this size emit all pairs, larger ones a star from the smallest id.")
+    batch_size: int = Field(4096, gt=0, description="Rows per signature batch.")
 
 
 class DedupSettings(_Section):
+    """Exact (normalized-text hash) and fuzzy (MinHash-LSH) dedup."""
+
     exact: bool = True
     fuzzy: FuzzyDedupSettings = Field(default_factory=FuzzyDedupSettings)
 
@@ -90,6 +96,12 @@ class DecontamSettings(_Section):
     ngram: int = Field(13, gt=0)
     action: Literal["remove", "tag"] = "remove"
     confirm_ratio: float | None = Field(None, description="If set, confirm n-gram hits with a difflib ratio above this.")
+    fields: list[str] = Field(
+        default_factory=lambda: ["text", "question", "answer", "options", "choices", "passage", "context"],
+        description="Benchmark fields indexed: `text` when present, else the others joined.",
+    )
+    index_cache: str | None = Field(None, description="Optional .npz path to save/load the n-gram index.")
+    batch_size: int = Field(2048, gt=0)
 
 
 class ThresholdSettings(_Section):

@@ -1,0 +1,208 @@
+"""The fuzzy-dedup workflow: signatures -> LSH buckets -> clusters -> removal.
+
+:func:`fuzzy_dedup` composes the step modules. On Ray each step writes Parquet under
+``work_dir/<step>/`` (``minhash_signatures``, ``lsh_edges``, ``clusters``) and the next step reads it,
+so each can be rerun or inspected:
+
+1. ``minhash_signatures`` — :class:`~curator.dedup.signatures.MinHashSignatureStage` in ``map_batches``.
+2. ``lsh_edges`` — band keys (``map_batches``), shuffled by ``key % partitions`` across workers, each
+   partition grouped with pyarrow into candidate pairs.
+3. ``clusters`` — signatures of the documents in candidate pairs only (a distributed filter), pair
+   verification, connected components, keep policy -> ``cluster_map.parquet`` ``(id, kept_id)``.
+4. removal — ``map_batches`` over the input with the cluster map broadcast.
+
+On a ``pyarrow.Table`` the same functions run in process (``work_dir`` optional).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from curator import schema as S
+from curator.dedup import clusters, lsh, removal
+from curator.dedup._columns import EDGE_A, EDGE_B, N_SHINGLES, SIGNATURE
+from curator.dedup.params import expected_error_rates, resolve_bands_rows
+from curator.dedup.signatures import MinHashSignatureStage
+from curator.settings import FuzzyDedupSettings
+
+STAGE = "fuzzy_dedup"
+REASON = "near_duplicate"
+STEPS = ("minhash_signatures", "lsh_edges", "clusters")
+
+
+def lsh_params(settings: FuzzyDedupSettings) -> tuple[int, int]:
+    """``(bands, rows)`` for ``settings`` (chosen from the threshold unless both are set)."""
+    return resolve_bands_rows(settings.threshold, settings.num_perm, settings.bands, settings.rows, settings.fp_weight, settings.fn_weight)
+
+
+def _signature_stage(settings: FuzzyDedupSettings) -> MinHashSignatureStage:
+    return MinHashSignatureStage(num_perm=settings.num_perm, ngram=settings.ngram, seed=settings.seed)
+
+
+def _finish(settings, n_in, candidates, verified, cmap, bands, rows, timings, t0) -> dict:
+    dropped = int(pc.sum(pc.not_equal(cmap.column(S.ID), cmap.column(S.KEPT_ID))).as_py() or 0) if cmap.num_rows else 0
+    rates = expected_error_rates(settings.threshold, bands, rows)
+    return {
+        "stage": STAGE,
+        "in": n_in,
+        "out": n_in - dropped,
+        "dropped": dropped,
+        "clusters": len(pc.unique(cmap.column(S.KEPT_ID))) if cmap.num_rows else 0,
+        "candidate_pairs": candidates.num_rows,
+        "verified_pairs": verified.num_rows,
+        "bands": bands,
+        "rows": rows,
+        "threshold": settings.threshold,
+        "expected_fp_rate": round(rates["fp_rate"], 4),
+        "expected_fn_rate": round(rates["fn_rate"], 4),
+        "seconds": {**{k: round(v, 3) for k, v in timings.items()}, "total": round(time.perf_counter() - t0, 3)},
+    }
+
+
+def fuzzy_dedup_table(table: pa.Table, settings: FuzzyDedupSettings, work_dir: str | Path | None = None):
+    """In-process fuzzy dedup of a ``pyarrow.Table``; returns ``(kept, removed, stats)``."""
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    bands, rows = lsh_params(settings)
+    stage = _signature_stage(settings)
+    sigs = pa.concat_tables([stage(table.slice(i, settings.batch_size)) for i in range(0, max(table.num_rows, 1), settings.batch_size)]) if table.num_rows else stage(table)
+    timings["minhash_signatures"] = time.perf_counter() - t0
+    t = time.perf_counter()
+    cand = lsh.candidate_pairs(lsh.band_keys(sigs, bands, rows), settings.max_bucket_pairs)
+    timings["lsh_edges"] = time.perf_counter() - t
+    t = time.perf_counter()
+    verified = clusters.verify_pairs(cand, sigs, settings.threshold) if settings.verify else cand
+    cmap = clusters.cluster_map(verified, sigs)
+    timings["clusters"] = time.perf_counter() - t
+    if work_dir is not None:
+        from curator.dedup._ray import step_dir
+
+        pq.write_table(sigs, step_dir(work_dir, STEPS[0]) / "part-0.parquet")
+        pq.write_table(cand, step_dir(work_dir, STEPS[1]) / "part-0.parquet")
+        d = step_dir(work_dir, STEPS[2])
+        pq.write_table(verified, d / "edges.parquet")
+        pq.write_table(cmap, d / "cluster_map.parquet")
+    kept, removed = removal.split_table(table, cmap, STAGE, REASON)
+    return kept, removed, _finish(settings, table.num_rows, cand, verified, cmap, bands, rows, timings, t0)
+
+
+# --- Ray steps (each reads the previous step's directory) ----------------------------------------
+
+
+def compute_signatures(ds, settings: FuzzyDedupSettings, work_dir: str | Path) -> Path:
+    """Step 1: write signatures of ``ds`` to ``work_dir/minhash_signatures/``."""
+    from curator.dedup._ray import step_dir
+
+    out = step_dir(work_dir, STEPS[0])
+    kw = dict(num_perm=settings.num_perm, ngram=settings.ngram, seed=settings.seed)
+
+    def _sig(batch: pa.Table, _kw=kw) -> pa.Table:
+        return MinHashSignatureStage(**_kw)(batch)
+
+    ds.map_batches(_sig, batch_format="pyarrow", batch_size=settings.batch_size, num_cpus=0.5).write_parquet(str(out))
+    return out
+
+
+def compute_edges(work_dir: str | Path, settings: FuzzyDedupSettings, partitions: int | None = None) -> Path:
+    """Step 2: band keys shuffled by key across workers -> candidate pairs in ``work_dir/lsh_edges/``."""
+    import ray.data
+
+    from curator.dedup._ray import n_partitions, shuffle_apply, step_dir
+
+    bands, rows = lsh_params(settings)
+    sig_dir = Path(work_dir) / STEPS[0]
+    out = step_dir(work_dir, STEPS[1])
+    sigs = ray.data.read_parquet(str(sig_dir), columns=[S.ID, N_SHINGLES, SIGNATURE])
+    if partitions is None:
+        import pyarrow.dataset as pads
+
+        partitions = n_partitions(pads.dataset(str(sig_dir), format="parquet").count_rows() * bands)
+
+    def _keys(batch: pa.Table, _b=bands, _r=rows) -> pa.Table:
+        return lsh.band_keys(batch, _b, _r)
+
+    def _pairs(part: pa.Table, _m=settings.max_bucket_pairs) -> pa.Table:
+        return lsh.candidate_pairs(part, _m)
+
+    keys = sigs.map_batches(_keys, batch_format="pyarrow", batch_size=settings.batch_size, num_cpus=0.5)
+    shuffle_apply(keys, lsh.LSH_KEY, partitions, _pairs).write_parquet(str(out))
+    return out
+
+
+def compute_clusters(work_dir: str | Path, settings: FuzzyDedupSettings) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """Step 3: verify candidate pairs and build the cluster map in ``work_dir/clusters/``.
+
+    Returns ``(candidates, verified_edges, cluster_map)``.
+    """
+    import ray
+    import ray.data
+
+    from curator.dedup._ray import read_dir, step_dir
+
+    cand = lsh.dedup_edges(read_dir(Path(work_dir) / STEPS[1], lsh.EDGE_SCHEMA))
+    out = step_dir(work_dir, STEPS[2])
+    ids = clusters.edge_members(cand)
+    if len(ids):
+        ref = ray.put(ids)
+
+        def _members(batch: pa.Table, _ref=ref) -> pa.Table:
+            return batch.filter(pc.is_in(batch.column(S.ID), value_set=ray.get(_ref)))
+
+        sig_ds = ray.data.read_parquet(str(Path(work_dir) / STEPS[0]))
+        parts = ray.get(sig_ds.map_batches(_members, batch_format="pyarrow", num_cpus=0.5).to_arrow_refs())
+        parts = [p for p in parts if p.num_rows]
+        members = pa.concat_tables(parts) if parts else None
+    else:
+        members = None
+    if members is None:
+        verified = clusters.verify_pairs(cand, None, settings.threshold)  # no candidates: empty edges
+        cmap = clusters.CLUSTER_MAP_SCHEMA.empty_table()
+    else:
+        verified = clusters.verify_pairs(cand, members, settings.threshold) if settings.verify else cand
+        cmap = clusters.cluster_map(verified.select([EDGE_A, EDGE_B]), members)
+    pq.write_table(verified, out / "edges.parquet")
+    pq.write_table(cmap, out / "cluster_map.parquet")
+    return cand, verified, cmap
+
+
+def fuzzy_dedup(ds, settings: FuzzyDedupSettings, work_dir: str | Path | None = None, partitions: int | None = None):
+    """Remove near-duplicates (MinHash-LSH), keeping one document per cluster.
+
+    Args:
+        ds: a Ray dataset (ideally materialized or read from Parquet: it is read twice) or a
+            ``pyarrow.Table`` with ``id`` and ``text`` (optionally ``edu_score``, ``n_chars``).
+        settings: the ``dedup.fuzzy`` section.
+        work_dir: step directories go under it; required for Ray.
+        partitions: shuffle partitions of the LSH step (default: from the row count).
+
+    Returns:
+        ``(kept, removed, stats)`` of the same kind as ``ds``. Kept cluster members carry
+        ``dup_cluster_id`` = the kept id; removed rows also ``kept_id``, ``drop_stage="fuzzy_dedup"``,
+        ``drop_reason="near_duplicate"``. ``stats``: ``in``, ``out``, ``dropped``, ``clusters``,
+        ``candidate_pairs``, ``verified_pairs``, ``bands``, ``rows``, expected FP/FN rates, timings.
+    """
+    if isinstance(ds, pa.Table):
+        return fuzzy_dedup_table(ds, settings, work_dir)
+    if work_dir is None:
+        raise ValueError("fuzzy_dedup on a Ray dataset needs work_dir")
+    import pyarrow.dataset as pads
+
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    compute_signatures(ds, settings, work_dir)
+    timings[STEPS[0]] = time.perf_counter() - t0
+    n_in = pads.dataset(str(Path(work_dir) / STEPS[0]), format="parquet").count_rows()
+    t = time.perf_counter()
+    compute_edges(work_dir, settings, partitions)
+    timings[STEPS[1]] = time.perf_counter() - t
+    t = time.perf_counter()
+    cand, verified, cmap = compute_clusters(work_dir, settings)
+    timings[STEPS[2]] = time.perf_counter() - t
+    bands, rows = lsh_params(settings)
+    kept, removed = removal.split_dataset(ds, cmap, STAGE, REASON, batch_size=settings.batch_size)
+    return kept, removed, _finish(settings, n_in, cand, verified, cmap, bands, rows, timings, t0)
