@@ -21,6 +21,20 @@ from curator.stage import Resources, Stage
 _OUTPUTS = (EDU_SCORE, EDU_INT_SCORE, CLASSIFIER_VERSION)
 
 
+_LOADED: dict[str, Any] = {}
+
+
+def _cached_classifier(model: str):
+    """One loaded classifier per model spec per process: Ray reuses worker processes, so the
+    task (non-actor) form of the stage loads the model once per worker, not once per batch."""
+    clf = _LOADED.get(model)
+    if clf is None:
+        from classifiers import load_classifier
+
+        clf = _LOADED[model] = load_classifier(model)
+    return clf
+
+
 class ScoreStage(Stage):
     """Score the ``text`` column with an educational-level classifier.
 
@@ -43,9 +57,7 @@ class ScoreStage(Stage):
         self._version = ""
 
     def setup(self) -> None:
-        from classifiers import load_classifier
-
-        self._clf = load_classifier(self.model)
+        self._clf = _cached_classifier(self.model)
         self._version = self._clf.version
 
     @property
