@@ -44,6 +44,8 @@ def init_ray(settings: RaySettings, progress: bool = True):
 def _configure_data(progress: bool) -> None:
     from ray.data import DataContext
 
+    for name in ("ray.data", "ray.data._internal.execution.streaming_executor", "ray.data.dataset"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     ctx = DataContext.get_current()
     ctx.enable_progress_bars = progress
     ctx.print_on_execution_start = False

@@ -1,0 +1,61 @@
+"""Each heuristic rule fires on the text it targets and not on clean prose."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from curator import schema as S
+from curator.heuristics import RULES, HeuristicStage, failed_rules
+from curator.settings import HeuristicSettings
+
+CLEAN = (
+    "Photosynthesis is the process by which green plants use sunlight to make their own food. "
+    "In the chloroplasts, light energy splits water molecules and releases oxygen into the air. "
+    "The energy is stored in glucose, which the plant uses to grow and to build new cells. "
+    "Because of this process, plants are the base of almost every food chain on Earth, and "
+    "animals that eat them depend on the energy that was first captured from the sun."
+)
+CFG = HeuristicSettings()
+
+CASES = {
+    "too_few_words": "Too short to be a document.",
+    "too_many_words": None,
+    "mean_word_length": " ".join(["a b c d e f g h i j."] * 10),
+    "symbol_word_ratio": CLEAN + " " + "#tag " * 20,
+    "bullet_lines": "\n".join(f"- item number {i} in the list of things and the rest" for i in range(60)) + "\nThe end of the list.",
+    "ellipsis_lines": "\n".join(f"Read the rest of story number {i} about the city and the people..." for i in range(20)) + "\n" + CLEAN,
+    "punctuation_lines": "\n".join(f"Menu entry {i} and the link to the page with more of the content" for i in range(20)),
+    "alpha_words": CLEAN + " " + " ".join(str(i) for i in range(200)),
+    "stop_words": " ".join(f"Lorem ipsum dolor sit amet consectetur adipiscing elit sed number {i}." for i in range(10)),
+    "duplicate_lines": "\n".join(["The same line is repeated again and again in this page."] * 10 + [CLEAN]),
+    "top_ngram_repetition": CLEAN + " " + "buy cheap " * 40,
+    "duplicate_ngram_repetition": (CLEAN + " ") * 3,
+}
+
+
+def test_clean_text_passes_every_rule():
+    assert failed_rules(CLEAN, CFG) == []
+
+
+@pytest.mark.parametrize("rule", [r for r, t in CASES.items() if t is not None])
+def test_each_rule_fires(rule):
+    assert rule in failed_rules(CASES[rule], CFG), failed_rules(CASES[rule], CFG)
+
+
+def test_too_many_words_and_disabling_rules():
+    assert "too_many_words" in failed_rules(CLEAN, HeuristicSettings(max_words=20))
+    off = HeuristicSettings(min_words=None)
+    assert "too_few_words" not in failed_rules(CASES["too_few_words"], off)
+    assert set(CASES) == set(RULES)
+
+
+def test_stage_adds_columns_and_is_idempotent():
+    table = pa.table({S.ID: ["a", "b"], S.TEXT: [CLEAN, "tiny"]})
+    stage = HeuristicStage(settings=CFG.model_dump())
+    out = stage(table)
+    assert out.column(S.HEURISTIC_FLAGS).to_pylist() == [[], ["too_few_words"]]
+    assert out.column(S.N_WORDS).to_pylist()[1] == 1
+    assert stage(out).column_names == out.column_names
+    disabled = HeuristicStage(settings={"enabled": False})(table)
+    assert disabled.column(S.HEURISTIC_FLAGS).to_pylist() == [[], []]
