@@ -26,3 +26,21 @@ def ray_local():
         pass
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def demo_build(ray_local, tmp_path_factory):
+    """ONE real build of the built-in demo corpus (local Ray, default classifier), shared by every test.
+
+    Returns the output directory. Tests must not modify it.
+    """
+    from curator.demo import write_demo_input
+    from curator.settings import load_config
+    from pipelines.build import run_build
+
+    root = tmp_path_factory.mktemp("demo_build")
+    paths = write_demo_input(root / "input")
+    config = load_config(None, {"name": "demo", "input": {"paths": [str(p) for p in paths]}})
+    out = root / "out"
+    run_build(config, out, progress=False, log=lambda m: None)
+    return out
