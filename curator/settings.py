@@ -97,7 +97,7 @@ class DecontamSettings(_Section):
     action: Literal["remove", "tag"] = "remove"
     confirm_ratio: float | None = Field(None, description="If set, confirm n-gram hits with a difflib ratio above this.")
     fields: list[str] = Field(
-        default_factory=lambda: ["text", "question", "answer", "options", "choices", "passage", "context"],
+        default_factory=lambda: ["text", "question", "options", "choices", "passage", "context", "answer"],
         description="Benchmark fields indexed: `text` when present, else the others joined.",
     )
     index_cache: str | None = Field(None, description="Optional .npz path to save/load the n-gram index.")
