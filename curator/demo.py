@@ -146,3 +146,31 @@ def write_demo_input(directory: str | Path, seed: int = 0, shards: int = 2) -> l
         tmp.replace(path)
         paths.append(path)
     return paths
+
+
+def demo_config(directory: str | Path, seed: int = 0, **overrides):
+    """Write the demo input under ``directory`` and return the build config that `curator build` (no CONFIG) uses.
+
+    ``overrides`` are merged into the config sections, e.g. ``demo_config(d, dedup={"fuzzy": {"enabled": False}})``.
+    """
+    from curator.settings import _deep_merge, load_config
+
+    paths = write_demo_input(directory, seed=seed)
+    bench = write_demo_benchmark(Path(directory) / "benchmarks" / "demo_benchmark.jsonl")
+    base = {"name": "demo", "input": {"paths": [str(p) for p in paths]}, "decontam": {"enabled": True, "benchmarks": [str(bench)]}}
+    return load_config(None, _deep_merge(base, overrides))
+
+
+def write_demo_benchmark(path: str | Path) -> Path:
+    """A three-item benchmark file (GSM8K-style) for the demo's decontamination step; one item is planted in the corpus."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    items = [
+        {"id": "demo-0", "question": CONTAMINATED.split("? ")[0] + "?", "answer": CONTAMINATED.split("? ")[1]},
+        {"id": "demo-1", "question": "A baker fills 14 trays with 12 rolls each and sells all but 9 rolls. How many rolls did the baker sell?", "answer": "14*12 = 168 rolls were baked. 168-9 = 159 rolls were sold."},
+        {"id": "demo-2", "question": "A train travels 300 kilometres in 4 hours at a constant speed. How far does it travel in 7 hours?", "answer": "The speed is 300/4 = 75 km per hour, so in 7 hours it travels 75*7 = 525 km."},
+    ]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(i) + "\n" for i in items), encoding="utf-8")
+    tmp.replace(path)
+    return path

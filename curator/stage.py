@@ -81,8 +81,11 @@ def apply_stage(ds, stage_cls: type[Stage], resources: Resources | None = None, 
     """Add ``stage_cls`` to a Ray dataset as one ``map_batches`` call.
 
     Stateless stages run as tasks (a function wrapper); stages with ``resources.actors``
-    run in an actor pool that calls ``setup()`` once per actor.
+    run in an actor pool that calls ``setup()`` once per actor. A ``pyarrow.Table`` instead
+    of a dataset runs the stage in this process (the local executor).
     """
+    if isinstance(ds, pa.Table):  # in-process execution: same stage, no Ray
+        return stage_cls(**kwargs)(ds)
     import ray.data
 
     res = resources or stage_cls.resources

@@ -55,6 +55,10 @@ class BuildContext:
     def work(self) -> Path:
         return self.out / "_work"
 
+    @property
+    def local(self) -> bool:
+        return self.config.ray.executor == "local"
+
     def step_dir(self, name: str) -> Path:
         return self.work / name
 
@@ -77,10 +81,24 @@ def _parquet_args(config: BuildConfig) -> dict:
     return {"compression": None if comp == "none" else comp, "row_group_size": config.output.row_group_rows}
 
 
+def map_batches(ds, fn: Callable[[pa.Table], pa.Table]):
+    """``fn`` over every batch: a Ray task per block, or one call on an in-process table."""
+    if isinstance(ds, pa.Table):
+        return fn(ds)
+    return ds.map_batches(fn, batch_format="pyarrow", zero_copy_batch=True, num_cpus=TASK_CPUS)
+
+
 def write_dataset(ds, final: Path, schema: pa.Schema, config: BuildConfig, rows_per_file: int | None = None) -> list[Path]:
-    """Conform every block to ``schema``, write it with Ray under a temp dir, commit atomically."""
+    """Conform every block to ``schema``, write it under a temp dir, commit atomically."""
     tmp = temp_dir_for(final)
-    ds = ds.map_batches(lambda t, _s=schema: S.conform(t, _s), batch_format="pyarrow", zero_copy_batch=True, num_cpus=TASK_CPUS)
+    if isinstance(ds, pa.Table):
+        tmp.mkdir(parents=True)
+        table = S.conform(ds, schema)
+        step = rows_per_file or max(1, table.num_rows)
+        for i, start in enumerate(range(0, table.num_rows, step)):
+            atomic_write_table(table.slice(start, step), tmp / f"part-{i:05d}.parquet", config.output.compression, config.output.row_group_rows)
+        return commit_dir(tmp, final, schema, compression=config.output.compression)
+    ds = map_batches(ds, lambda t, _s=schema: S.conform(t, _s))
     kwargs = _parquet_args(config)
     if rows_per_file:
         kwargs["min_rows_per_file"] = rows_per_file
@@ -89,9 +107,13 @@ def write_dataset(ds, final: Path, schema: pa.Schema, config: BuildConfig, rows_
 
 
 def read_dir(ctx: BuildContext, path: Path, columns: list[str] | None = None):
+    """A step's committed output: a Ray dataset, or one in-process table with the local executor."""
+    files = [str(p) for p in parquet_files(path)]
+    if ctx.local:
+        tables = [pq.read_table(f, columns=columns) for f in files]
+        return pa.concat_tables(tables, promote_options="permissive") if tables else S.empty(S.INPUT_SCHEMA)
     import ray.data
 
-    files = [str(p) for p in parquet_files(path)]
     return ray.data.read_parquet(files, columns=columns, num_cpus=TASK_CPUS) if files else ray.data.from_arrow(S.empty())
 
 
@@ -118,9 +140,9 @@ def _split_step(ctx: BuildContext, src: Path, dst: Path, stage: str, keep_fn, re
         return split_table(t, keep_fn(t), stage, reason)[1]
 
     ds = read_dir(ctx, src)
-    write_dataset(ds.map_batches(_kept, batch_format="pyarrow", num_cpus=TASK_CPUS), dst, S.DOC_SCHEMA, ctx.config)
+    write_dataset(map_batches(ds, _kept), dst, S.DOC_SCHEMA, ctx.config)
     if ctx.config.output.write_rejected:
-        write_dataset(ds.map_batches(_dropped, batch_format="pyarrow", num_cpus=TASK_CPUS), ctx.rejected_dir(stage), S.REJECTED_SCHEMA, ctx.config)
+        write_dataset(map_batches(ds, _dropped), ctx.rejected_dir(stage), S.REJECTED_SCHEMA, ctx.config)
         reasons = _reason_counts(ctx.rejected_dir(stage))
     else:
         reasons = {}
@@ -165,8 +187,6 @@ def _ingest_shard(shard: Shard, input_settings: dict, out_dir: str, quarantine_p
 
 
 def step_ingest(ctx: BuildContext) -> dict:
-    import ray
-
     cfg = ctx.config
     shards = expand_inputs(cfg.input.paths, cfg.input.format)
     base = ctx.step_dir("ingest")
@@ -177,21 +197,28 @@ def step_ingest(ctx: BuildContext) -> dict:
         marker = base / sh.key / "_DONE.json"
         (done if marker.exists() else pending).append(sh)
     results = [json.loads((base / sh.key / "_DONE.json").read_text()) for sh in done]
-    remote = ray.remote(num_cpus=0.5, max_retries=2)(_ingest_shard)
-    refs = {}
-    queue = list(pending)
-    max_inflight = max(2, int(ray.cluster_resources().get("CPU", 2)) * 2)
+    args = lambda sh: (sh, cfg.input.model_dump(), str(base / sh.key), str(qdir / f"{sh.key}.parquet"), cfg.output.compression)  # noqa: E731
     bar = _bar(total=len(shards), initial=len(done), desc="ingest shards", enabled=ctx.progress)
-    while queue or refs:
-        while queue and len(refs) < max_inflight:
-            sh = queue.pop(0)
-            ref = remote.remote(sh, cfg.input.model_dump(), str(base / sh.key), str(qdir / f"{sh.key}.parquet"), cfg.output.compression)
-            refs[ref] = sh
-        ready, _ = ray.wait(list(refs), num_returns=1)
-        for r in ready:
-            refs.pop(r)
-            results.append(ray.get(r))
+    if ctx.local:
+        for sh in pending:
+            results.append(_ingest_shard(*args(sh)))
             bar.update(1)
+    else:
+        import ray
+
+        remote = ray.remote(num_cpus=0.5, max_retries=2)(_ingest_shard)
+        refs: dict = {}
+        queue = list(pending)
+        max_inflight = max(2, int(ray.cluster_resources().get("CPU", 2)) * 2)
+        while queue or refs:
+            while queue and len(refs) < max_inflight:
+                sh = queue.pop(0)
+                refs[remote.remote(*args(sh))] = sh
+            ready, _ = ray.wait(list(refs), num_returns=1)
+            for r in ready:
+                refs.pop(r)
+                results.append(ray.get(r))
+                bar.update(1)
     bar.close()
     reasons: Counter = Counter()
     for r in results:
@@ -210,11 +237,11 @@ def step_annotate(ctx: BuildContext) -> dict:
     ds = read_dir(ctx, ctx.step_dir("ingest"))
     ds = apply_stage(ds, HeuristicStage, Resources(num_cpus=TASK_CPUS, batch_size=1024), settings=cfg.heuristics.model_dump(mode="json"))
     ds = _add_text_hash(ds)
-    cpus = cluster_cpus()
+    cpus = 1.0 if ctx.local else cluster_cpus()
     actors = cfg.classifier.num_actors or max(1, int(cpus))
     res = Resources(num_cpus=max(0.1, cpus * 0.5 / actors), actors=actors, batch_size=cfg.classifier.batch_size)
     ds = apply_stage(ds, ScorePassingStage, res, model=cfg.classifier.model, config_hash=ctx.chash)
-    ds = ds.map_batches(_with_config_hash(ctx.chash), batch_format="pyarrow", zero_copy_batch=True, num_cpus=TASK_CPUS)
+    ds = map_batches(ds, _with_config_hash(ctx.chash))
     write_dataset(ds, ctx.step_dir("annotated"), S.DOC_SCHEMA, cfg)
     n = count_rows(ctx.step_dir("annotated"))
     return _stage_stats(n, n)
@@ -298,9 +325,7 @@ def step_write_phases(ctx: BuildContext) -> dict:
     rows_per_file = _rows_per_file(src, cfg.output.target_file_mb)
     ds = read_dir(ctx, src)
     write_dataset(ds, ctx.out / "phase1", S.DOC_SCHEMA, cfg, rows_per_file)
-    phase2 = ds.map_batches(
-        lambda t: t.filter(pc.fill_null(pc.greater_equal(t.column(S.EDU_SCORE), p2), False)), batch_format="pyarrow", num_cpus=TASK_CPUS
-    )
+    phase2 = map_batches(ds, lambda t: t.filter(pc.fill_null(pc.greater_equal(t.column(S.EDU_SCORE), p2), False)))
     tmp_phase2 = ctx.work / "phase2_web"
     write_dataset(phase2, tmp_phase2, S.DOC_SCHEMA, cfg, rows_per_file)
     synthetic = ctx.step_dir("synthetic")
@@ -397,11 +422,12 @@ def run_build(config: BuildConfig, out: str | Path, overwrite: bool = False, pro
         return json.loads(manifest_path.read_text())
     manifest_path.unlink(missing_ok=True)
     _check_model(config)
-    init_ray(config.ray, progress=progress)
+    if config.ray.executor == "ray":
+        init_ray(config.ray, progress=progress)
     ctx = BuildContext(config=config, out=out, state=state, chash=chash, progress=progress, log=log)
     started = time.time()
     for step in steps:
-        if step.name in ("exact_dedup", "fuzzy_dedup", "decontam", "heuristic_filter", "thresholds") and state.done(step.name):
+        if step.name in ("exact_dedup", "fuzzy_dedup", "decontam", "url_filter", "language_filter", "heuristic_filter", "thresholds") and state.done(step.name):
             ctx.extra["kept"] = ctx.step_dir("phase1" if step.name == "thresholds" else ("filtered" if step.name == "heuristic_filter" else step.name))
             continue
         if state.done(step.name):

@@ -34,13 +34,11 @@ def demo_build(ray_local, tmp_path_factory):
 
     Returns the output directory. Tests must not modify it.
     """
-    from curator.demo import write_demo_input
-    from curator.settings import load_config
+    from curator.demo import demo_config
     from pipelines.build import run_build
 
     root = tmp_path_factory.mktemp("demo_build")
-    paths = write_demo_input(root / "input")
-    config = load_config(None, {"name": "demo", "input": {"paths": [str(p) for p in paths]}})
+    config = demo_config(root / "input")
     out = root / "out"
     run_build(config, out, progress=False, log=lambda m: None)
     return out

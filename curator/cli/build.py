@@ -32,12 +32,11 @@ def build(
             overrides["ray"] = {"address": address}
         cfg = load_config(config, overrides)
         if config is None:
-            from curator.demo import write_demo_input
+            from curator.demo import demo_config
 
             demo_dir = out / "_demo_input"
-            paths = write_demo_input(demo_dir)
-            cfg = load_config(None, {**overrides, "name": "demo", "input": {"paths": [str(p) for p in paths]}, "decontam": {"enabled": False}})
-            console.print(f"[bold]demo build[/]: {len(paths)} generated shards in {demo_dir}")
+            cfg = demo_config(demo_dir, **overrides)
+            console.print(f"[bold]demo build[/]: {len(cfg.input.paths)} generated shards in {demo_dir}")
         if dry_run:
             from pipelines.dry_run import estimate
 
