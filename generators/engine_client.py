@@ -23,6 +23,7 @@ from curator.exceptions import TeacherError
 from generators.base import TeacherClient, TeacherRequest, TeacherResult, schema_of, validate_answer
 
 VLLM_ENV = {"HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "VLLM_HOST_IP": "127.0.0.1"}
+SMALL_STAGE_CPUS = 0.1  # CPU share of Ray Data LLM helper stages (chat template, tokenize, detokenize) on CPU
 STRUCTURED_CONFIG = {"backend": "guidance", "disable_any_whitespace": True}
 
 
@@ -195,8 +196,14 @@ class RayEngineTeacherClient(_EngineBase):
         except ImportError as exc:
             raise TeacherError(f"ray.data.llm is unavailable ({exc}); install ray[data,serve] and vllm (not ray[llm], which pins CUDA vllm)") from exc
         kw: dict[str, Any] = {}
+        map_kw: dict[str, Any] = {}
         if self.cpu:
+            # The engine takes one whole CPU; the helper stages must not starve it on a small machine
+            # (default 1 CPU each: on 2 cores the engine actor then waits forever).
             kw["placement_group_config"] = {"bundles": [{"CPU": 1}]}
+            small = {"num_cpus": SMALL_STAGE_CPUS}
+            kw.update(chat_template_stage=dict(small), tokenize_stage=dict(small), detokenize_stage=dict(small))
+            map_kw = {"num_cpus": SMALL_STAGE_CPUS}
         env = {k: os.environ.get(k, v) for k, v in VLLM_ENV.items()}
         config = vLLMEngineProcessorConfig(
             model_source=self.model,
@@ -207,7 +214,8 @@ class RayEngineTeacherClient(_EngineBase):
             runtime_env={"env_vars": env},
             **kw,
         )
-        return build_processor(config, preprocess=_ray_preprocess, postprocess=_ray_postprocess)
+        return build_processor(config, preprocess=_ray_preprocess, postprocess=_ray_postprocess,
+                               preprocess_map_kwargs=dict(map_kw), postprocess_map_kwargs=dict(map_kw))
 
     def _run(self, requests: list[TeacherRequest]) -> list[tuple[str, str | None, int, str]]:
         import ray
@@ -218,10 +226,15 @@ class RayEngineTeacherClient(_EngineBase):
         rows = []
         for i, r in enumerate(requests):
             schema = schema_of(r.output_model)
+            sp = _sampling_dict(r)
+            # Every row must carry the same keys with non-null values: a missing seed becomes a null
+            # in the Arrow block, arrives as a float NaN, and vLLM's engine input thread dies on it
+            # (the dataset then hangs). Seedless requests get a seed derived from their prompt hash.
+            sp.setdefault("seed", int(r.prompt_hash(self.model)[:8], 16))
             rows.append({
                 "idx": i,
                 "messages_json": json.dumps(r.messages, ensure_ascii=False),
-                "sampling_json": json.dumps(_sampling_dict(r)),
+                "sampling_json": json.dumps(sp),
                 "schema_json": json.dumps(schema) if schema is not None else "",
             })
         ds = ray.data.from_items(rows)

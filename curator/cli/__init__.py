@@ -16,3 +16,4 @@ def main() -> None:
 # Command modules register themselves on `app` when imported.
 from curator.cli import build  # noqa: E402,F401
 from curator.cli import classify  # noqa: E402,F401
+from curator.cli import teacher  # noqa: E402,F401

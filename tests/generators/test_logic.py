@@ -1,0 +1,158 @@
+"""Pure-logic tests of the teacher package (no vLLM): hashing, validation, backoff, cache, templates, routing."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+
+import pyarrow as pa
+import pytest
+
+from curator.exceptions import ConfigError
+from curator.schema import EDU_SCORE, ID, TEXT
+from curator.settings import SynthesisSettings
+from generators.base import SamplingParams, TeacherClient, TeacherRequest, TeacherResult, backoff_delays, validate_answer
+from generators.cache import ResponseCache, generate_cached
+from generators.prompts import EduScore, get_template, load_audiences, load_template_file, load_templates
+from generators.synthesize import build_request, plan_jobs, route, synthetic_id
+
+
+class ScriptedTeacher(TeacherClient):
+    """A stand-in teacher for cache logic only (the real teacher is tested against vLLM elsewhere)."""
+
+    model = "scripted"
+
+    def __init__(self, fail: set[str] = frozenset()):
+        super().__init__()
+        self.fail = set(fail)
+        self.asked: list[str] = []
+
+    def generate(self, requests):
+        out = []
+        for r in requests:
+            content = r.messages[-1]["content"]
+            self.asked.append(content)
+            if content in self.fail:
+                out.append(TeacherResult(r.prompt_hash(self.model), raw="garbage", error="invalid: not JSON", attempts=3))
+            else:
+                out.append(TeacherResult(r.prompt_hash(self.model), parsed=content.upper(), raw=content.upper(), attempts=1))
+        return out
+
+
+def _req(text: str, **kw) -> TeacherRequest:
+    return TeacherRequest([{"role": "user", "content": text}], SamplingParams(max_tokens=8, **kw))
+
+
+def test_prompt_hash_covers_messages_model_sampling_schema():
+    a = _req("x")
+    assert a.prompt_hash("m") == _req("x").prompt_hash("m")
+    assert a.prompt_hash("m") != a.prompt_hash("other")
+    assert a.prompt_hash("m") != _req("y").prompt_hash("m")
+    assert a.prompt_hash("m") != _req("x", temperature=0.1).prompt_hash("m")
+    b = TeacherRequest(a.messages, a.sampling, output_model=EduScore)
+    assert a.prompt_hash("m") != b.prompt_hash("m")
+
+
+def test_validate_answer_json_and_text():
+    req = TeacherRequest([], output_model=EduScore)
+    assert validate_answer('{"score": 3, "justification": "ok"}', req) == ({"score": 3, "justification": "ok"}, None)
+    for bad in ('{"score": 7, "justification": "x"}', '{"score": 2', "", '{"score": 2, "justification": ""}'):
+        parsed, err = validate_answer(bad, req)
+        assert parsed is None and err.startswith("invalid")
+    text_req = TeacherRequest([], min_chars=5)
+    assert validate_answer("  hello world ", text_req) == ("hello world", None)
+    assert validate_answer("hi", text_req)[1].startswith("invalid")
+
+
+def test_backoff_is_exponential_with_bounded_jitter():
+    d = backoff_delays(5, 1.0, max_s=10.0, jitter=0.5, rng=random.Random(1))
+    assert len(d) == 5
+    for i, x in enumerate(d):
+        nominal = min(10.0, 2**i)
+        assert 0.5 * nominal <= x <= 1.5 * nominal
+    assert backoff_delays(3, 1.0, jitter=0.0) == [1.0, 2.0, 4.0]
+    assert backoff_delays(0, 1.0) == []
+
+
+def test_cache_asks_only_for_missing_and_failed(tmp_path):
+    reqs = [_req(t) for t in ("a", "b", "c", "a")]
+    t1 = ScriptedTeacher(fail={"b"})
+    with ResponseCache(tmp_path) as cache:
+        res, stats = generate_cached(t1, reqs, cache)
+    assert t1.asked == ["a", "b", "c"]  # duplicate prompt asked once
+    assert stats == {"requested": 4, "cached": 0, "generated": 2, "failed": 1}
+    assert [r.ok for r in res] == [True, False, True, True]
+    # reopen (durable): only the failed prompt is asked again
+    t2 = ScriptedTeacher()
+    with ResponseCache(tmp_path) as cache:
+        assert cache.count() == {"responses": 2, "failures": 1}
+        assert cache.failures()[0]["raw"] == "garbage"
+        res, stats = generate_cached(t2, reqs, cache)
+        assert t2.asked == ["b"]
+        assert stats["cached"] == 3 and stats["generated"] == 1 and stats["failed"] == 0
+        assert cache.count() == {"responses": 3, "failures": 0}
+    assert [r.parsed for r in res] == ["A", "B", "C", "A"]
+
+
+def test_cache_failure_runs_counted_and_threadsafe(tmp_path):
+    with ResponseCache(tmp_path) as cache:
+        for _ in range(2):
+            generate_cached(ScriptedTeacher(fail={"z"}), [_req("z")], cache)
+        assert cache.failures()[0]["runs"] == 2
+        threads = [threading.Thread(target=generate_cached, args=(ScriptedTeacher(), [_req(f"t{i}")], cache)) for i in range(8)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        assert cache.count()["responses"] == 8
+
+
+def test_templates_render_and_are_versioned():
+    ts = load_templates()
+    assert {"annotate_edu", "textbook_section", "worked_problem", "qa_reasoning", "exercises", "encyclopedic_rephrase"} <= set(ts)
+    ann = get_template("annotate_edu")
+    assert ann.ref == "annotate_edu/v1" and ann.output_model is EduScore
+    msgs = ann.render(text="Cells {divide}.")
+    assert msgs[0]["role"] == "system" and "Cells {divide}." in msgs[1]["content"] and '{"score"' in msgs[1]["content"]
+    with pytest.raises(ConfigError):
+        get_template("qa_reasoning").render(text="x")  # audience missing
+    assert set(load_audiences()) == {"young_learners", "high_school", "college", "professionals", "experts"}
+
+
+def test_template_file_errors(tmp_path):
+    p = tmp_path / "t.yaml"
+    p.write_text("id: t\nversion: 1\nkind: synthesis\nsystem: s\nuser: '{text'\n")
+    with pytest.raises(ConfigError, match="placeholder"):
+        load_template_file(p)
+    p.write_text("id: t\nversion: 1\nkind: synthesis\nsystem: s\nuser: u\noutput_schema: nope\n")
+    with pytest.raises(ConfigError, match="output_schema"):
+        load_template_file(p)
+
+
+def _seeds(scores):
+    return pa.table({ID: [f"s{i}" for i in range(len(scores))], TEXT: [f"seed text {i}" for i in range(len(scores))],
+                     EDU_SCORE: pa.array(scores, pa.float32())})
+
+
+def test_routing_by_score_and_reproducible_plan():
+    s = SynthesisSettings(num_samples=40, seed_min_score=3.0, high_score=4.0, seed=7)
+    assert route(4.5, s) == s.high_templates and route(3.2, s) == s.mid_templates
+    seeds = _seeds([1.0, 2.9, 3.0, 3.5, 4.0, 4.9])
+    jobs = plan_jobs(seeds, s)
+    assert len(jobs) == 40
+    assert {j.seed_id for j in jobs} == {"s2", "s3", "s4", "s5"}  # below seed_min_score never used
+    for j in jobs:
+        if j.seed_score >= 4.0:
+            assert j.template_id in s.high_templates
+        else:
+            assert j.template_id == "encyclopedic_rephrase"
+    assert jobs == plan_jobs(seeds, s)
+    assert jobs != plan_jobs(seeds, s.model_copy(update={"seed": 8}))
+    r1, r2 = build_request(jobs[0], s), build_request(jobs[0], s)
+    assert r1.prompt_hash("m") == r2.prompt_hash("m") and r1.sampling.seed is not None
+    assert synthetic_id("abc") == synthetic_id("abc") != synthetic_id("abd")
+
+
+def test_unknown_template_in_settings_is_refused():
+    s = SynthesisSettings(num_samples=2, high_templates={"no_such": 1.0})
+    with pytest.raises(ConfigError, match="no_such"):
+        plan_jobs(_seeds([4.5]), s)
