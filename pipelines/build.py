@@ -34,6 +34,7 @@ from curator.settings import BuildConfig, config_hash
 from curator.stage import Resources, apply_stage
 from curator.writers import atomic_write_json, atomic_write_table, commit_dir, count_rows, file_info, parquet_files, temp_dir_for
 from pipelines.state import BuildState
+from pipelines import web_steps
 
 Log = Callable[[str], None]
 # Ray CPU tokens for tasks. Actor pools take half the cluster's CPUs; tasks share the rest. With the
@@ -371,6 +372,8 @@ STEPS: list[Step] = [
     Step("ingest", step_ingest),
     Step("annotate", step_annotate),
     Step("heuristic_filter", step_heuristic_filter),
+    Step("url_filter", web_steps.step_url_filter, web_steps.url_filter_enabled),
+    Step("language_filter", web_steps.step_language_filter, web_steps.language_filter_enabled),
     Step("exact_dedup", _dedup_step("curator.dedup.exact.exact_dedup", "exact_dedup"), lambda c: c.dedup.exact),
     Step("fuzzy_dedup", _dedup_step("curator.dedup.fuzzy_dedup", "fuzzy_dedup"), lambda c: c.dedup.fuzzy.enabled),
     Step("decontam", _dedup_step("curator.decontam.decontaminate", "decontam"), lambda c: c.decontam.enabled),
