@@ -17,3 +17,4 @@ def main() -> None:
 from curator.cli import build  # noqa: E402,F401
 from curator.cli import classify  # noqa: E402,F401
 from curator.cli import teacher  # noqa: E402,F401
+from curator.cli import inspect  # noqa: E402,F401

@@ -1,0 +1,91 @@
+"""Dry run: record counts extrapolated from a sample (plain, gzip, zstd, Parquet shards), and estimates
+within 2x of a real build's documents and time."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+
+from curator.demo import generate_demo_corpus
+from curator.settings import BuildConfig, load_config
+from pipelines.build import STEPS
+from pipelines.dry_run import estimate, estimate_build
+
+
+def _write_corpus(root, copies: int = 10) -> tuple[list, int]:
+    """Six shards of demo documents (no outliers): plain, 3x gzip, zstd, Parquet; return (paths, records)."""
+    rows = [r for c in range(copies) for r in ({**d, "id": f"{d['id']}-{c}"} for d in generate_demo_corpus(seed=c))]
+    per = len(rows) // 6
+    shards = [rows[i * per : (i + 1) * per] for i in range(6)]
+    root.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, part in enumerate(shards):
+        blob = b"".join(json.dumps(r).encode() + b"\n" for r in part)
+        if i == 0:
+            p = root / "s0.jsonl"
+            p.write_bytes(blob)
+        elif i <= 3:
+            p = root / f"s{i}.jsonl.gz"
+            p.write_bytes(gzip.compress(blob))
+        elif i == 4:
+            p = root / "s4.jsonl.zst"
+            p.write_bytes(zstandard.ZstdCompressor().compress(blob))
+        else:
+            p = root / "s5.parquet"
+            pq.write_table(pa.Table.from_pylist(part), p)
+        paths.append(p)
+    return paths, per * 6
+
+
+def test_records_are_extrapolated_from_a_sample(tmp_path):
+    paths, truth = _write_corpus(tmp_path / "in")
+    cfg = load_config(None, {"input": {"paths": [str(p) for p in paths]}})
+    # 4 of 6 shards, >= 60 documents and >= 128 KB each: most are not read to the end
+    est = estimate_build(cfg, sample_docs=240, max_shards=4, sample_bytes=128 * 1024)
+    assert est.exact_records is False
+    assert est.sampled_records < 0.6 * truth
+    assert 0.8 * truth <= est.records <= 1.25 * truth, (est.records, truth)
+    names = [s.name for s in est.steps]
+    assert names == [s.name for s in STEPS if s.enabled(cfg)]
+    assert {"ingest", "annotate", "heuristic_filter", "exact_dedup", "fuzzy_dedup", "thresholds", "write_phases"} <= set(names)
+    for prev, nxt in zip(est.steps[1:], est.steps[2:]):
+        assert nxt.docs_in == prev.docs_out
+        assert nxt.docs_out <= nxt.docs_in
+    assert all(s.seconds and s.seconds > 0 and s.peak_memory_bytes > 0 for s in est.steps)
+    # the demo mix: about a third of the documents fail the heuristics
+    hf = est.step("heuristic_filter")
+    assert 0.3 < hf.docs_out / hf.docs_in < 0.9
+
+
+def test_dry_run_is_within_2x_of_the_real_build(demo_build):
+    manifest = json.loads((demo_build / "manifest.json").read_text())
+    cfg = BuildConfig.model_validate(manifest["config"])
+    est = estimate_build(cfg)
+    real = {s["name"]: s for s in manifest["stages"]}
+    assert est.records == real["ingest"]["in"]  # small shards are read to the end: exact
+    for name in ("annotate", "heuristic_filter", "thresholds"):
+        got, want = est.step(name).docs_out, real[name]["out"]
+        assert want / 2 <= got <= want * 2, (name, got, want)
+    assert manifest["seconds"] / 2 <= est.seconds <= manifest["seconds"] * 2, (est.seconds, manifest["seconds"], est.contention)
+
+
+def test_estimate_renders_a_table_and_refuses_missing_input(tmp_path):
+    from rich.console import Console
+
+    from curator.exceptions import InputError
+
+    paths, _ = _write_corpus(tmp_path / "in", copies=1)
+    cfg = load_config(None, {"name": "tiny", "input": {"paths": [str(paths[0])]}, "dedup": {"fuzzy": {"enabled": False}}})
+    console = Console(record=True, width=200)
+    console.print(estimate(cfg, sample_docs=50))
+    text = console.export_text()
+    for word in ("dry run of tiny", "annotate", "heuristic_filter", "exact_dedup", "peak memory", "total ~"):
+        assert word in text
+    assert "fuzzy_dedup" not in text
+    with pytest.raises(InputError):
+        estimate_build(load_config(None, {"input": {"paths": [str(tmp_path / "missing.jsonl")]}}))
