@@ -9,6 +9,7 @@
      ├── SchemaError          a table that does not fit a declared schema
      ├── ModelError           classifier missing, corrupt or of an unknown backend
      ├── ClusterError         Ray cluster address unreachable
+     ├── LoaderError          a build output a training loader cannot serve (bad phase, recipe, state)
      └── TeacherError         teacher LLM unreachable or answering badly after retries
           └── TeacherResponseError   an answer that failed validation after retries
 
@@ -44,6 +45,10 @@ class ModelError(CuratorError):
 
 class ClusterError(CuratorError):
     """Ray cannot be started or reached."""
+
+
+class LoaderError(CuratorError):
+    """A build output, mixture recipe or saved loader position the training loaders cannot use."""
 
 
 class TeacherError(CuratorError):

@@ -221,6 +221,49 @@ class UrlFilterSettings(_Section):
     drop_missing_url: bool = Field(False, description="Also drop documents that have no URL.")
 
 
+class TokenizerSettings(_Section):
+    """Token accounting: a Hugging Face tokenizer counts each kept document's tokens (`n_tokens`)."""
+
+    tokenizer: str | None = Field(None, description="A Hugging Face tokenizer directory or hub name (offline: in the local cache); null: no token counting.")
+    add_special_tokens: bool = Field(False, description="Count the special tokens the tokenizer adds per document (BOS/EOS); false: content tokens only.")
+    batch_size: int = Field(1024, gt=0, description="Documents per batch-encode call.")
+    num_actors: int | None = Field(None, description="Tokenizer actors (each loads the tokenizer once); default: one per CPU.")
+
+
+class MixtureComponent(_Section):
+    """One named part of a phase's training mixture: a document filter and its share of tokens."""
+
+    weight: float = Field(gt=0, description="Share of the phase's training tokens; a phase's weights are normalized to sum to 1.")
+    source: Literal["any", "web", "synthetic"] = Field("any", description="`web` (filtered web documents), `synthetic` (teacher rows) or `any`.")
+    min_score: float | None = Field(None, ge=0, le=5, description="Only documents with edu_score >= this (unscored rows, e.g. synthetic ones, never match).")
+    max_score: float | None = Field(None, ge=0, le=5, description="Only documents with edu_score < this.")
+
+    @model_validator(mode="after")
+    def _range(self) -> "MixtureComponent":
+        if self.min_score is not None and self.max_score is not None and self.max_score <= self.min_score:
+            raise ValueError("max_score must be > min_score")
+        return self
+
+
+class MixtureSettings(_Section):
+    """Per-phase training recipes by tokens; the loaders sample them by weight at train time (nothing is subsampled)."""
+
+    seed: int = Field(0, description="Shuffle seed the loaders use by default.")
+    stopping_strategy: Literal["first_exhausted", "all_exhausted"] = Field(
+        "first_exhausted",
+        description="`first_exhausted`: an epoch ends when a component runs out (no document repeats); `all_exhausted`: smaller components restart (upsampled) until every one was seen.",
+    )
+    phase1: dict[str, MixtureComponent] | None = Field(None, description="Components of phase 1 by name (null: every document once).")
+    phase2: dict[str, MixtureComponent] | None = Field(None, description="Components of phase 2 by name, e.g. web with min_score 4 at 0.6 + synthetic at 0.4.")
+
+    @field_validator("phase1", "phase2")
+    @classmethod
+    def _nonempty(cls, v: dict | None) -> dict | None:
+        if v is not None and not v:
+            raise ValueError("a phase mixture needs at least one component (or null for the whole phase)")
+        return v
+
+
 class BuildConfig(_Section):
     """The whole build configuration (one YAML file)."""
 
@@ -237,6 +280,8 @@ class BuildConfig(_Section):
     synthesis: SynthesisSettings = Field(default_factory=SynthesisSettings)
     output: OutputSettings = Field(default_factory=OutputSettings)
     ray: RaySettings = Field(default_factory=RaySettings)
+    tokens: TokenizerSettings = Field(default_factory=TokenizerSettings)
+    mixture: MixtureSettings = Field(default_factory=MixtureSettings)
 
     @field_validator("name")
     @classmethod

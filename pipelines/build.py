@@ -368,6 +368,12 @@ def step_synthesis(ctx: BuildContext) -> dict:
     return run_synthesis_step(ctx)
 
 
+def step_tokens(ctx: BuildContext) -> dict:
+    from pipelines.tokens import run_tokens_step  # n_tokens on _work/phase1 and _work/synthetic
+
+    return run_tokens_step(ctx)
+
+
 STEPS: list[Step] = [
     Step("ingest", step_ingest),
     Step("annotate", step_annotate),
@@ -379,6 +385,7 @@ STEPS: list[Step] = [
     Step("decontam", _dedup_step("curator.decontam.decontaminate", "decontam"), lambda c: c.decontam.enabled),
     Step("thresholds", step_thresholds),
     Step("synthesis", step_synthesis, _synthesis_enabled),
+    Step("tokens", step_tokens, lambda c: bool(c.tokens.tokenizer)),
     Step("write_phases", step_write_phases),
 ]
 
@@ -475,6 +482,7 @@ def _versions() -> dict:
 
 def build_manifest(ctx: BuildContext, steps: list[Step], seconds: float) -> dict:
     from classifiers import load_classifier
+    from curator.tokens import token_summary
 
     out = ctx.out
     clf = load_classifier(ctx.config.classifier.model)
@@ -511,5 +519,6 @@ def build_manifest(ctx: BuildContext, steps: list[Step], seconds: float) -> dict
         "counts_balanced": balanced,
         "quarantine": {"total": sum(q_reasons.values()), "reasons": dict(q_reasons.most_common())},
         "outputs": outputs,
+        "tokens": token_summary(out, ctx.config.mixture, ctx.config.tokens.tokenizer),
         "seconds": round(seconds, 3),
     }
