@@ -15,6 +15,7 @@ def main() -> None:
 
 # Command modules register themselves on `app` when imported.
 from curator.cli import build  # noqa: E402,F401
-from curator.cli import classify  # noqa: E402,F401
+from curator.cli import serve  # noqa: E402,F401
 from curator.cli import teacher  # noqa: E402,F401
+from curator.cli import classify  # noqa: E402,F401
 from curator.cli import inspect  # noqa: E402,F401

@@ -1,0 +1,237 @@
+"""Micro-batching: concurrent requests for one model are merged into one model call off the event loop.
+
+fastText's ``predict`` holds the GIL for the whole call, so running it in a thread would still stall
+the event loop. :class:`ProcessScorer` runs every model in one child process (spawned, models loaded
+once by the initializer), so the event loop keeps parsing requests while the child computes.
+:class:`ThreadScorer` runs the already loaded classifier in a thread (no extra memory; for tests and
+tiny models).
+
+:class:`MicroBatcher` is continuous batching: it dispatches what is queued as soon as a model call
+slot is free (``max_inflight`` per model), so an idle server answers a lone request at once and a busy
+one merges everything that arrived during the previous call, up to ``max_docs`` documents. An optional
+``max_wait_s`` waits a little longer for company before dispatching.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# --- the child process -------------------------------------------------------------------------------
+_CHILD_MODELS: dict = {}
+
+
+def _child_init(specs: dict[str, str]) -> None:
+    from classifiers import load_classifier
+
+    for name, spec in specs.items():
+        _CHILD_MODELS[name] = load_classifier(spec)
+
+
+def _child_predict(name: str, texts: list[str]) -> np.ndarray:
+    return np.asarray(_CHILD_MODELS[name].predict(texts), dtype=np.float32)
+
+
+# --- scorers -----------------------------------------------------------------------------------------
+class ThreadScorer:
+    """Calls ``classifier.predict`` in a one-thread pool of this process.
+
+    Args:
+        classifiers: model name -> object with ``predict(list[str]) -> np.ndarray``.
+    """
+
+    def __init__(self, classifiers: dict) -> None:
+        self._classifiers = classifiers
+        self._pool: Executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edu-score")
+
+    async def start(self) -> None:
+        return None
+
+    async def predict(self, name: str, texts: list[str]) -> np.ndarray:
+        clf = self._classifiers[name]
+        out = await asyncio.get_running_loop().run_in_executor(self._pool, clf.predict, texts)
+        return np.asarray(out, dtype=np.float32)
+
+    def alive(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class ProcessScorer:
+    """Runs every model in one spawned child process that loads them once (by directory, not pickle).
+
+    Args:
+        specs: model name -> model directory or ``default`` (what :func:`classifiers.load_classifier` takes).
+    """
+
+    def __init__(self, specs: dict[str, str]) -> None:
+        self._specs = dict(specs)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        ctx = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_child_init, initargs=(self._specs,))
+
+    async def start(self) -> None:
+        """Spawn the child and wait until it has loaded every model (one warm-up call each)."""
+        self._pool = self._new_pool()
+        for name in self._specs:
+            await self.predict(name, ["warm up"])
+
+    async def predict(self, name: str, texts: list[str]) -> np.ndarray:
+        if self._pool is None:
+            raise RuntimeError("scorer not started")
+        from concurrent.futures.process import BrokenProcessPool
+
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, _child_predict, name, texts)
+        except BrokenProcessPool:
+            log.error("scoring process died; starting a new one")
+            old, self._pool = self._pool, self._new_pool()
+            old.shutdown(wait=False, cancel_futures=True)
+            raise
+
+    def alive(self) -> bool:
+        pool = self._pool
+        if pool is None or getattr(pool, "_broken", False):
+            return False
+        procs = getattr(pool, "_processes", None) or {}
+        return all(p.is_alive() for p in procs.values())
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+# --- the batcher -------------------------------------------------------------------------------------
+@dataclass
+class _Pending:
+    texts: Sequence[str]
+    future: asyncio.Future = field(repr=False)
+
+
+class MicroBatcher:
+    """Merges concurrent ``submit`` calls for one model into few model calls.
+
+    Args:
+        predict: ``async (texts) -> scores`` that runs one model call off the event loop.
+        max_docs: a model call closes at this many documents (a bigger single request goes alone).
+        max_wait_s: extra time to wait for more requests once one is queued (0: none).
+        max_inflight: model calls running at once.
+        on_batch: called with the number of documents of each model call (metrics).
+    """
+
+    def __init__(
+        self,
+        predict: Callable[[list[str]], "asyncio.Future[np.ndarray]"],
+        max_docs: int = 2048,
+        max_wait_s: float = 0.0,
+        max_inflight: int = 1,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        self._predict = predict
+        self.max_docs = max_docs
+        self.max_wait_s = max_wait_s
+        self._slots = asyncio.Semaphore(max_inflight)
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._on_batch = on_batch
+        self._task: asyncio.Task | None = None
+        self._running: set[asyncio.Task] = set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop(), name="micro-batcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        for t in list(self._running):
+            t.cancel()
+        while not self._queue.empty():
+            p = self._queue.get_nowait()
+            if not p.future.done():
+                p.future.set_exception(RuntimeError("server shutting down"))
+
+    async def submit(self, texts: Sequence[str]) -> np.ndarray:
+        """Scores for ``texts`` (float32, same order), computed in a shared model call."""
+        if not texts:
+            return np.zeros(0, dtype=np.float32)
+        fut = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(texts, fut))
+        return await fut
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._slots.acquire()
+            try:
+                batch = [await self._queue.get()]
+                n = len(batch[0].texts)
+                deadline = loop.time() + self.max_wait_s
+                while n < self.max_docs:
+                    if self._queue.empty():
+                        remaining = deadline - loop.time()
+                        if remaining <= 0:
+                            break
+                        try:
+                            item = await asyncio.wait_for(self._queue.get(), remaining)
+                        except TimeoutError:
+                            break
+                    else:
+                        item = self._queue.get_nowait()
+                    batch.append(item)
+                    n += len(item.texts)
+            except BaseException:
+                self._slots.release()
+                raise
+            task = loop.create_task(self._run(batch, n))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _run(self, batch: list[_Pending], n: int) -> None:
+        try:
+            live = [p for p in batch if not p.future.done()]  # clients that went away are dropped
+            if not live:
+                return
+            texts: list[str] = []
+            for p in live:
+                texts.extend(p.texts)
+            if self._on_batch is not None:
+                self._on_batch(len(texts))
+            try:
+                scores = await self._predict(texts)
+            except asyncio.CancelledError:  # stop(): nobody must wait forever
+                for p in live:
+                    if not p.future.done():
+                        p.future.set_exception(RuntimeError("server shutting down"))
+                raise
+            except Exception as exc:  # every waiting request gets the error
+                for p in live:
+                    if not p.future.done():
+                        p.future.set_exception(exc)
+                return
+            start = 0
+            for p in live:
+                end = start + len(p.texts)
+                if not p.future.done():
+                    p.future.set_result(scores[start:end])
+                start = end
+        finally:
+            self._slots.release()

@@ -1,0 +1,50 @@
+"""FastAPI dependencies: settings, the model registry, metrics and the optional API-key check.
+
+Everything lives on ``app.state`` (set by :func:`curator.api.app.create_app`), so tests can build
+apps with their own settings and ``app.dependency_overrides`` still works.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from curator.api.metrics import ApiMetrics
+from curator.api.registry import ModelRegistry
+from curator.api.settings import ApiSettings
+
+_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <key>` when the server has an API key.")
+
+
+def get_settings(request: Request) -> ApiSettings:
+    return request.app.state.settings
+
+
+def get_registry(request: Request) -> ModelRegistry:
+    return request.app.state.registry
+
+
+def get_metrics(request: Request) -> ApiMetrics:
+    return request.app.state.metrics
+
+
+def require_api_key(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
+    """401 unless the server has no key or the request carries ``Authorization: Bearer <key>``.
+
+    The comparison is constant-time (:func:`hmac.compare_digest` on bytes).
+    """
+    key: bytes | None = request.app.state.api_key
+    if key is None:
+        return
+    given = credentials.credentials.encode("utf-8", "surrogateescape") if credentials is not None else b""
+    if not given or not hmac.compare_digest(given, key):
+        raise HTTPException(
+            status_code=401,
+            detail={
+                "code": "unauthorized",
+                "message": "missing or wrong API key: send `Authorization: Bearer <key>`",
+            },
+            headers={"WWW-Authenticate": "Bearer"},
+        )

@@ -1,0 +1,78 @@
+"""`POST /v1/score`: educational-level scores for a batch of documents."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Depends, HTTPException, Response
+
+from curator.api.deps import get_metrics, get_registry, get_settings, require_api_key
+from curator.api.metrics import ApiMetrics
+from curator.api.registry import ModelRegistry
+from curator.api.schemas import ErrorResponse, ScoreRequest, ScoreResponse
+from curator.api.settings import ApiSettings
+from classifiers.base import scores_to_int
+
+router = APIRouter(tags=["score"], dependencies=[Depends(require_api_key)])
+
+_ERRORS = {
+    401: {"model": ErrorResponse, "description": "The server has an API key and the request lacks it."},
+    413: {"model": ErrorResponse, "description": "A limit was exceeded: body size, documents or characters."},
+    422: {"model": ErrorResponse, "description": "Invalid body or unknown model name."},
+    503: {"model": ErrorResponse, "description": "Models not loaded yet or the scorer is down."},
+}
+
+
+def _limit_error(code: str, message: str, limit: str, value: int) -> HTTPException:
+    return HTTPException(status_code=413, detail={"code": code, "message": message, "limit": limit, "value": value})
+
+
+@router.post("/score", response_model=ScoreResponse, responses=_ERRORS, summary="Score documents")
+async def score(
+    body: ScoreRequest,
+    settings: ApiSettings = Depends(get_settings),
+    registry: ModelRegistry = Depends(get_registry),
+    metrics: ApiMetrics = Depends(get_metrics),
+) -> Response:
+    """Educational-level score (0-5) of each document, its integer level, and whether it passes the
+    server's threshold. Documents come back in request order; `id` defaults to the position."""
+    docs = body.documents
+    if len(docs) > settings.max_docs_per_request:
+        raise _limit_error(
+            "too_many_documents",
+            f"{len(docs)} documents in one request; the limit max_docs_per_request is {settings.max_docs_per_request}",
+            "max_docs_per_request",
+            settings.max_docs_per_request,
+        )
+    max_chars = settings.max_chars_per_doc
+    texts = [d.text for d in docs]
+    for i, t in enumerate(texts):
+        if len(t) > max_chars:
+            raise _limit_error(
+                "document_too_long",
+                f"document {i} has {len(t)} characters; the limit max_chars_per_doc is {max_chars}",
+                "max_chars_per_doc",
+                max_chars,
+            )
+    if not registry.ready:
+        raise HTTPException(503, detail={"code": "not_ready", "message": "models are still loading; retry shortly"})
+    model = registry.get(body.model)
+    if model is None:
+        names = ", ".join(sorted(registry.models))
+        raise HTTPException(
+            422, detail={"code": "unknown_model", "message": f"unknown model {body.model!r}; this server has: {names}"}
+        )
+    try:
+        scores = await model.batcher.submit(texts)
+    except Exception as exc:
+        raise HTTPException(503, detail={"code": "scoring_failed", "message": f"scoring failed ({type(exc).__name__}); retry"}) from exc
+    metrics.documents.labels(model.name).inc(len(texts))
+    threshold = settings.threshold
+    ints = scores_to_int(scores).tolist()
+    keep = (scores >= threshold).tolist()
+    results = [
+        {"id": d.id if d.id is not None else str(i), "edu_score": round(s, 6), "edu_int_score": n, "keep": k}
+        for i, (d, s, n, k) in enumerate(zip(docs, scores.tolist(), ints, keep))
+    ]
+    payload = {"model": model.name, "model_version": model.version, "threshold": threshold, "results": results}
+    return Response(json.dumps(payload, separators=(",", ":")), media_type="application/json")

@@ -1,0 +1,130 @@
+"""The micro-batcher merges concurrent requests, keeps order, isolates failures and cancellations."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from curator.api.batcher import MicroBatcher
+
+
+class _SlowModel:
+    def __init__(self, delay: float = 0.03, fail_on: str | None = None) -> None:
+        self.delay = delay
+        self.fail_on = fail_on
+        self.calls: list[list[str]] = []
+
+    async def predict(self, texts: list[str]) -> np.ndarray:
+        self.calls.append(list(texts))
+        await asyncio.sleep(self.delay)
+        if self.fail_on is not None and self.fail_on in texts:
+            raise ValueError("boom")
+        return np.array([float(t) for t in texts], dtype=np.float32)
+
+
+def _run(coro):
+    return asyncio.run(coro)
+
+
+def test_concurrent_requests_are_merged_and_split_back_in_order():
+    async def main():
+        model = _SlowModel()
+        sizes = []
+        b = MicroBatcher(model.predict, max_docs=1000, max_inflight=1, on_batch=sizes.append)
+        b.start()
+        reqs = [[str(i * 10 + j) for j in range(3)] for i in range(12)]
+        outs = await asyncio.gather(*(b.submit(r) for r in reqs))
+        await b.stop()
+        return model, sizes, reqs, outs
+
+    model, sizes, reqs, outs = _run(main())
+    for r, o in zip(reqs, outs):
+        assert o.tolist() == [float(x) for x in r]
+    assert len(model.calls) < len(reqs)  # merged: 12 requests, fewer model calls
+    assert sum(sizes) == 36
+
+
+def test_max_docs_caps_a_merged_call():
+    async def main():
+        model = _SlowModel(delay=0.01)
+        b = MicroBatcher(model.predict, max_docs=4, max_inflight=1)
+        b.start()
+        await asyncio.gather(*(b.submit(["1", "2"]) for _ in range(6)))
+        await b.stop()
+        return model
+
+    model = _run(main())
+    assert max(len(c) for c in model.calls) <= 4
+
+
+def test_max_wait_gathers_requests_that_arrive_later():
+    async def main():
+        model = _SlowModel(delay=0.0)
+        b = MicroBatcher(model.predict, max_docs=100, max_wait_s=0.2, max_inflight=1)
+        b.start()
+
+        async def late(i):
+            await asyncio.sleep(0.02 * i)
+            return await b.submit([str(i)])
+
+        await asyncio.gather(*(late(i) for i in range(4)))
+        await b.stop()
+        return model
+
+    model = _run(main())
+    assert len(model.calls) == 1 and sorted(model.calls[0]) == ["0", "1", "2", "3"]
+
+
+def test_a_failing_call_fails_its_requests_only_and_the_batcher_goes_on():
+    async def main():
+        model = _SlowModel(fail_on="13")
+        b = MicroBatcher(model.predict, max_docs=1, max_inflight=1)  # max_docs=1: one request per call
+        b.start()
+        res = await asyncio.gather(b.submit(["13"]), b.submit(["2"]), return_exceptions=True)
+        after = await b.submit(["7"])
+        await b.stop()
+        return res, after
+
+    res, after = _run(main())
+    assert isinstance(res[0], ValueError) and res[1].tolist() == [2.0]
+    assert after.tolist() == [7.0]
+
+
+def test_cancelled_request_is_dropped_and_others_answered():
+    async def main():
+        model = _SlowModel(delay=0.05)
+        b = MicroBatcher(model.predict, max_docs=1000, max_inflight=1)
+        b.start()
+        first = asyncio.ensure_future(b.submit(["1"]))
+        await asyncio.sleep(0.01)  # first call is running
+        gone = asyncio.ensure_future(b.submit(["2"]))
+        kept = asyncio.ensure_future(b.submit(["3"]))
+        await asyncio.sleep(0)
+        gone.cancel()
+        out = await asyncio.gather(first, kept)
+        await b.stop()
+        with pytest.raises(asyncio.CancelledError):
+            gone.result()
+        return model, out
+
+    model, out = _run(main())
+    assert [o.tolist() for o in out] == [[1.0], [3.0]]
+    assert model.calls == [["1"], ["3"]]
+
+
+def test_stop_fails_queued_requests():
+    async def main():
+        model = _SlowModel(delay=0.2)
+        b = MicroBatcher(model.predict, max_docs=1, max_inflight=1)
+        b.start()
+        running = asyncio.ensure_future(b.submit(["1"]))
+        await asyncio.sleep(0.01)
+        queued = asyncio.ensure_future(b.submit(["2"]))
+        await asyncio.sleep(0.01)
+        await b.stop()
+        return await asyncio.gather(running, queued, return_exceptions=True)
+
+    res = _run(main())
+    assert isinstance(res[1], RuntimeError)
