@@ -29,7 +29,7 @@ class EduScore(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     score: int = Field(ge=0, le=5)
-    justification: str = Field(min_length=1, max_length=400)
+    justification: str = Field(min_length=1, max_length=240)
 
 
 OUTPUT_SCHEMAS: dict[str, type[BaseModel]] = {"edu_score": EduScore}

@@ -21,9 +21,9 @@ TEXTS = ["Plants make glucose by photosynthesis.", "Volcanoes form where tectoni
 
 
 def test_ray_data_engine_annotation_and_synthesis(ray_local, tiny_model, vllm_env, tmp_path):
-    client = RayEngineTeacherClient(str(tiny_model), cpu=True, batch_size=8, max_model_len=2048)
+    client = RayEngineTeacherClient(str(tiny_model), cpu=True, batch_size=8, max_model_len=2048, max_invalid_retries=1)
     docs = pa.table({ID: [f"d{i}" for i in range(4)], TEXT: TEXTS})
-    ann_sampling = SamplingParams(temperature=0.0, max_tokens=200)
+    ann_sampling = SamplingParams(temperature=0.0, max_tokens=400)
     template = get_template("annotate_edu")
     ann_reqs = [TeacherRequest(template.render(text=t), ann_sampling, output_model=template.output_model) for t in TEXTS]
     seeds = pa.table({ID: ["s0", "s1", "s2"], TEXT: TEXTS[:3], EDU_SCORE: pa.array([4.6, 3.4, 4.1], pa.float32())})

@@ -12,7 +12,6 @@ from curator.schema import DOC_SCHEMA, EDU_SCORE, ID, PROMPT_HASH, SAMPLING_PARA
 from curator.settings import SynthesisSettings
 from generators.annotate import JUSTIFICATION, SCORE, agreement_report, annotate_files, annotate_table
 from generators.base import SamplingParams
-from generators.cache import ResponseCache
 from generators.server_client import ServerTeacherClient
 from generators.synthesize import run_synthesis
 
@@ -40,7 +39,7 @@ def test_annotation_through_server_is_valid_and_cached(vllm_server, tmp_path):
     client = _client(vllm_server)
     assert client.model == vllm_server.served_name  # picked from /v1/models
     out = tmp_path / "ann.parquet"
-    stats = annotate_files([str(inp)], out, client, tmp_path / "cache", sample=5, seed=1, sampling=SamplingParams(temperature=0.0, max_tokens=200))
+    stats = annotate_files([str(inp)], out, client, tmp_path / "cache", sample=5, seed=1, sampling=SamplingParams(temperature=0.0, max_tokens=400))
     assert stats["requested"] == 5 and stats["generated"] == 5 and stats["failed"] == 0, stats
     table = pq.read_table(out)
     assert table.num_rows == 5
@@ -52,7 +51,7 @@ def test_annotation_through_server_is_valid_and_cached(vllm_server, tmp_path):
     assert set(table.column(TEXT).to_pylist()) <= set(DOCS)
     sent = client.stats["requests_sent"]
     # rerun: everything from the cache, zero requests to the server, same output
-    stats2 = annotate_files([str(inp)], out, client, tmp_path / "cache", sample=5, seed=1, sampling=SamplingParams(temperature=0.0, max_tokens=200))
+    stats2 = annotate_files([str(inp)], out, client, tmp_path / "cache", sample=5, seed=1, sampling=SamplingParams(temperature=0.0, max_tokens=400))
     assert stats2["cached"] == 5 and stats2["generated"] == 0
     assert client.stats["requests_sent"] == sent
     assert pq.read_table(out).column(SCORE).to_pylist() == scores
@@ -63,7 +62,7 @@ def test_annotation_through_server_is_valid_and_cached(vllm_server, tmp_path):
 def test_response_format_mode_also_parses(vllm_server):
     client = _client(vllm_server, structured="response_format")
     docs = pa.table({ID: ["a", "b"], TEXT: DOCS[:2]})
-    table, stats = annotate_table(docs, client, None, SamplingParams(temperature=0.7, max_tokens=200))
+    table, stats = annotate_table(docs, client, None, SamplingParams(temperature=0.7, max_tokens=400))
     assert stats["failed"] == 0 and table.num_rows == 2
 
 
