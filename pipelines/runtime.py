@@ -31,11 +31,15 @@ def init_ray(settings: RaySettings, progress: bool = True):
             kwargs["object_store_memory"] = settings.object_store_mb * 2**20
     try:
         ray.init(**kwargs)
-    except (ConnectionError, RuntimeError, TimeoutError) as exc:
-        where = settings.address or "local"
+    except Exception as exc:  # ray.init raises bare Exception on start-up time-outs
+        if settings.address:
+            raise ClusterError(
+                f"cannot reach the Ray cluster at {settings.address!r}: {exc}. Check that `ray status --address "
+                f"{settings.address}` works from this machine, or leave `ray.address` empty to run on a local Ray."
+            ) from exc
         raise ClusterError(
-            f"cannot reach the Ray cluster at {where!r}: {exc}. Check that `ray status --address {where}` works "
-            "from this machine, or leave `ray.address` empty to run on a local Ray."
+            f"could not start a local Ray: {exc}. The machine may be overloaded or /tmp full; retry, set `ray.num_cpus`, "
+            "or use `ray.executor: local` for small inputs."
         ) from exc
     _configure_data(progress)
     return ray
