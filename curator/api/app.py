@@ -85,6 +85,36 @@ def _install_error_handlers(app: FastAPI, metrics: ApiMetrics) -> None:
         return _json_error(500, error_body("internal_error", "internal error; see the server log"), metrics)
 
 
+def _document_limits(app: FastAPI, settings: ApiSettings) -> None:
+    """Write this server's limits and model names into its OpenAPI schema (maxItems, maxLength, enum)."""
+    base_openapi = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            spec = base_openapi()
+            schemas = spec.get("components", {}).get("schemas", {})
+            docs = schemas.get("ScoreRequest", {}).get("properties", {}).get("documents")
+            if docs is not None:
+                docs["maxItems"] = settings.max_docs_per_request
+            request = schemas.get("ScoreRequest", {})
+            model = request.get("properties", {}).get("model")
+            if model is not None:  # only registered names are valid
+                names = list(settings.models)
+                model["anyOf"] = [{"type": "string", "enum": names}, {"type": "null"}]
+                model.pop("pattern", None)
+                model.pop("maxLength", None)
+            for example in request.get("examples", []):
+                if example.get("model") is not None:
+                    example["model"] = settings.default_model
+            text = schemas.get("Document", {}).get("properties", {}).get("text")
+            if text is not None:
+                text["maxLength"] = settings.max_chars_per_doc
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: ApiSettings | None = None, loader: Callable[[str], Any] | None = None) -> FastAPI:
     """Build the API app. Models load when the app starts (its lifespan), not here.
 
@@ -132,6 +162,7 @@ def create_app(settings: ApiSettings | None = None, loader: Callable[[str], Any]
         return Response(data, media_type=content_type)
 
     _install_error_handlers(app, metrics)
+    _document_limits(app, settings)
     # Added last = outermost: metrics see every answer, including body-size refusals.
     if settings.cors_origins:
         app.add_middleware(

@@ -215,3 +215,11 @@ def test_openapi_documents_typed_models_examples_and_errors(make_client):
 
 def test_result_fields_are_the_schema_column_names():
     assert {schema.ID, schema.EDU_SCORE, schema.EDU_INT_SCORE} <= set(ScoreResult.model_fields)
+
+
+def test_openapi_shows_this_servers_limits(make_client):
+    spec = make_client(max_docs_per_request=7, max_chars_per_doc=99).get("/openapi.json").json()
+    assert spec["components"]["schemas"]["ScoreRequest"]["properties"]["documents"]["maxItems"] == 7
+    assert spec["components"]["schemas"]["Document"]["properties"]["text"]["maxLength"] == 99
+    model = spec["components"]["schemas"]["ScoreRequest"]["properties"]["model"]
+    assert model["anyOf"][0]["enum"] == ["fake", "other"]
