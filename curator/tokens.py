@@ -52,9 +52,16 @@ def load_token_counter(tokenizer: str, add_special_tokens: bool = False) -> Coun
                 return [len(e.ids) for e in backend.encode_batch_fast(list(texts), add_special_tokens=False)]
 
             return count
-        from transformers import AutoTokenizer
-
+        try:
+            from transformers import AutoTokenizer
+        except ImportError as exc:
+            raise ConfigError(
+                f"tokenizer {tokenizer!r} needs `transformers` (a hub name, a directory without tokenizer.json, or "
+                "add_special_tokens): install edu-curator[train], or point `tokens.tokenizer` at a directory holding tokenizer.json"
+            ) from exc
         tok = AutoTokenizer.from_pretrained(str(path) if path.exists() else tokenizer, use_fast=True)
+    except ConfigError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any loading failure becomes advice
         raise ConfigError(
             f"cannot load tokenizer {tokenizer!r} ({type(exc).__name__}: {exc}). Set `tokens.tokenizer` to a directory holding "
