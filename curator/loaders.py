@@ -2,7 +2,8 @@
 
 * :func:`load_phase` gives ``OUT/phase1`` or ``OUT/phase2`` as a Hugging Face ``datasets``
   dataset (a memory-mapped ``Dataset``, or an ``IterableDataset`` with ``streaming=True``); it reads
-  local Parquet only, so it works offline (``HF_HUB_OFFLINE=1``).
+  local Parquet only, so it works offline (``HF_HUB_OFFLINE=1``). :func:`load_mixture` gives a
+  phase's recipe as one interleaved ``datasets`` dataset (random sampling by token weight).
 * :class:`PhaseIterableDataset` is a PyTorch ``IterableDataset`` for the training loop:
 
   - it shards across data-parallel ranks *and* dataloader workers: shard ``rank * workers + worker``
@@ -29,7 +30,7 @@ from typing import Any
 
 from curator import schema as S
 from curator.exceptions import LoaderError
-from curator.mixtures import PHASES, Recipe, as_recipe, build_index, phase_dir, schedule
+from curator.mixtures import PHASES, Recipe, as_recipe, build_index, component_of, phase_dir, schedule
 from curator.settings import MixtureSettings
 from curator.writers import parquet_files
 
@@ -37,7 +38,7 @@ STATE_VERSION = 1
 DEFAULT_COLUMNS = (S.ID, S.TEXT)
 COMPONENT_KEY = "component"  # key added to each sample when the phase is served as a mixture
 
-__all__ = ["PHASES", "PhaseIterableDataset", "build_mixture_settings", "load_phase", "phase_files"]
+__all__ = ["PHASES", "PhaseIterableDataset", "build_mixture_settings", "load_mixture", "load_phase", "phase_files"]
 
 
 def phase_files(out: str | Path, phase: str) -> list[str]:
@@ -66,6 +67,45 @@ def load_phase(out: str | Path, phase: str = "phase1", streaming: bool = False, 
     if cache_dir is not None and not streaming:
         kwargs["cache_dir"] = cache_dir
     return load_dataset("parquet", data_files={"train": files}, **kwargs)
+
+
+def load_mixture(
+    out: str | Path,
+    phase: str = "phase2",
+    mixture: str | Mapping | None = "manifest",
+    seed: int | None = None,
+    stopping_strategy: str | None = None,
+    streaming: bool = False,
+    columns: Sequence[str] | None = None,
+    cache_dir: str | None = None,
+):
+    """A phase's mixture as one Hugging Face dataset (``datasets.interleave_datasets``).
+
+    Each component is the phase filtered by its recipe filter (first match wins, as in the torch
+    loader); components are interleaved at random with the seed, with per-document probabilities
+    ``weight / mean length`` so the expected *token* shares are the recipe's (random sampling: the
+    shares land near the recipe, not within one document of it as with :class:`PhaseIterableDataset`).
+    """
+    from datasets import interleave_datasets
+
+    stream = _PhaseStream(out, phase, mixture=mixture, seed=seed, stopping_strategy=stopping_strategy, columns=())
+    index, recipe = stream.index, stream.recipe
+    parts, probs = [], []
+    for c in range(len(index.names)):
+        rows = index.rows_of(c)
+        probs.append(float(index.weights[c]) / max(1.0, float(index.length[rows].mean())))
+        if streaming:
+            need = None if columns is None else list(dict.fromkeys([*columns, S.SOURCE, S.EDU_SCORE]))
+            ds = load_phase(out, phase, streaming=True, columns=need)
+            if recipe is not None:
+                ds = ds.filter(lambda ex, _c=c: component_of(ex[S.SOURCE], ex[S.EDU_SCORE], recipe) == _c)
+            if columns is not None:
+                ds = ds.select_columns(list(columns))
+        else:
+            ds = load_phase(out, phase, columns=columns, cache_dir=cache_dir).select(rows)  # same row order as the index
+        parts.append(ds)
+    total = sum(probs)
+    return interleave_datasets(parts, probabilities=[p / total for p in probs], seed=stream.seed, stopping_strategy=stream.stopping_strategy)
 
 
 def build_mixture_settings(out: str | Path) -> MixtureSettings:

@@ -90,6 +90,20 @@ def component_ids(table: pa.Table, recipe: Recipe | None) -> np.ndarray:
     return out
 
 
+def component_of(source: str | None, score: float | None, recipe: Recipe) -> int:
+    """:func:`component_ids` for one document (streaming filters); -1: in no component."""
+    syn = source == SYNTHETIC_SOURCE
+    for i, comp in enumerate(recipe.values()):
+        if (comp.source == "synthetic" and not syn) or (comp.source == "web" and syn):
+            continue
+        if comp.min_score is not None and (score is None or score < comp.min_score):
+            continue
+        if comp.max_score is not None and (score is None or score >= comp.max_score):
+            continue
+        return i
+    return -1
+
+
 def doc_lengths(table: pa.Table) -> tuple[np.ndarray, str]:
     """Per-row weight unit: ``n_tokens`` when every row has it, else characters; and the unit's name."""
     n = table.num_rows

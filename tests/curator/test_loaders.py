@@ -193,3 +193,20 @@ def test_bad_recipe_and_missing_build(build_out, tmp_path):
         PhaseIterableDataset(build_out, "phase1", mixture={"syn": {"source": "synthetic", "weight": 1.0}})
     with pytest.raises(LoaderError, match="does not exist"):
         PhaseIterableDataset(tmp_path, "phase1")
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_load_mixture_hf_interleaves_by_token_weight(build_out, tmp_path, streaming):
+    from curator.loaders import load_mixture
+
+    ds = load_mixture(build_out, "phase2", streaming=streaming, columns=[S.ID, S.SOURCE, S.EDU_SCORE, S.N_TOKENS], cache_dir=str(tmp_path / "hf"))
+    tokens: Counter = Counter()
+    ids = []
+    for r in ds:
+        syn = r[S.SOURCE] == "synthetic"
+        assert syn or r[S.EDU_SCORE] >= 4.0  # recipe filters applied
+        tokens["synthetic" if syn else "web"] += r[S.N_TOKENS]
+        ids.append(r[S.ID])
+    total = sum(tokens.values())
+    assert len(ids) == len(set(ids)) > 500
+    assert abs(tokens["synthetic"] / total - 0.4) < 0.05  # random interleaving: near the recipe
