@@ -210,3 +210,19 @@ def test_load_mixture_hf_interleaves_by_token_weight(build_out, tmp_path, stream
     total = sum(tokens.values())
     assert len(ids) == len(set(ids)) > 500
     assert abs(tokens["synthetic"] / total - 0.4) < 0.05  # random interleaving: near the recipe
+
+
+def test_mixture_config_validation():
+    from curator.exceptions import ConfigError
+    from curator.settings import load_config
+
+    ok = load_config(None, {"mixture": {"phase2": RECIPE}})
+    assert list(ok.mixture.phase2) == list(RECIPE) and ok.mixture.phase1 is None and ok.tokens.tokenizer is None
+    with pytest.raises(ConfigError, match="mixture.phase2.a.weight"):
+        load_config(None, {"mixture": {"phase2": {"a": {"source": "web", "weight": 0}}}})
+    with pytest.raises(ConfigError, match="max_score must be > min_score"):
+        load_config(None, {"mixture": {"phase1": {"a": {"min_score": 4, "max_score": 3, "weight": 1}}}})
+    with pytest.raises(ConfigError, match="unknown field `mixture.phase2.a.min_scroe`"):
+        load_config(None, {"mixture": {"phase2": {"a": {"min_scroe": 4, "weight": 1}}}})
+    with pytest.raises(ConfigError, match="at least one component"):
+        load_config(None, {"mixture": {"phase2": {}}})
