@@ -218,9 +218,15 @@ class _PhaseStream:
         return self.index.unit
 
     def set_epoch(self, epoch: int) -> None:
-        """Start epoch ``epoch`` (a new shuffle) from its beginning; call before each epoch."""
+        """Start epoch ``epoch`` (a new shuffle); call before each epoch.
+
+        The epoch starts from its beginning, unless it is the epoch of a position restored with
+        :meth:`load_state_dict` (then it continues from there), so a resumed loop can call
+        ``set_epoch`` as usual.
+        """
         self.epoch = int(epoch)
-        self._resume, self._resume_epoch, self._yielded, self._next_worker = {}, None, {}, 0
+        if self.epoch != self._resume_epoch:
+            self._resume, self._resume_epoch, self._yielded, self._next_worker = {}, None, {}, 0
 
     def _worker(self) -> tuple[int, int]:
         try:

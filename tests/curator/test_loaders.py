@@ -151,8 +151,13 @@ def test_state_dict_resume_continues_the_same_sequence(build_out):
     assert state["positions"] == {"0": 137}
     resumed = make()
     resumed.load_state_dict(state)
+    resumed.set_epoch(0)  # a resumed loop calls set_epoch as usual: the restored epoch continues
     tail = [s[S.ID] for s in resumed]
     assert head + tail == full and not set(head) & set(tail)
+    resumed.set_epoch(1)  # the next epoch starts from its beginning
+    fresh = make()
+    fresh.set_epoch(1)
+    assert [s[S.ID] for s in resumed] == [s[S.ID] for s in fresh] != full
     # a position does not fit another rank layout or recipe
     other = PhaseIterableDataset(build_out, "phase2", seed=5, rank=0, world_size=4, columns=[S.ID])
     with pytest.raises(LoaderError, match="world_size"):
