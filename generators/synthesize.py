@@ -100,7 +100,7 @@ def build_request(job: SynthesisJob, settings: SynthesisSettings) -> TeacherRequ
     messages = template.render(text=job.seed_text[: settings.max_seed_chars], audience_name=aud["name"], audience_style=aud["style"])
     t = settings.teacher
     job_seed = int(hashlib.sha256(f"{settings.seed}|{job.seed_id}|{job.template_id}|{job.audience}".encode()).hexdigest()[:8], 16)
-    sampling = SamplingParams(temperature=t.temperature, top_p=t.top_p, max_tokens=t.max_tokens, seed=job_seed)
+    sampling = SamplingParams(temperature=t.temperature, top_p=t.top_p, max_tokens=t.max_tokens, seed=job_seed if t.per_request_seed else None)
     return TeacherRequest(messages=messages, sampling=sampling, output_model=template.output_model, min_chars=settings.min_output_chars,
                           meta={"template_ref": f"{template.ref}+{job.audience}"})
 

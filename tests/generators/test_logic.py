@@ -148,7 +148,9 @@ def test_routing_by_score_and_reproducible_plan():
     assert jobs == plan_jobs(seeds, s)
     assert jobs != plan_jobs(seeds, s.model_copy(update={"seed": 8}))
     r1, r2 = build_request(jobs[0], s), build_request(jobs[0], s)
-    assert r1.prompt_hash("m") == r2.prompt_hash("m") and r1.sampling.seed is not None
+    assert r1.prompt_hash("m") == r2.prompt_hash("m") and r1.sampling.seed is None
+    seeded = s.model_copy(update={"teacher": s.teacher.model_copy(update={"per_request_seed": True})})
+    assert build_request(jobs[0], seeded).sampling.seed == build_request(jobs[0], seeded).sampling.seed is not None
     assert synthetic_id("abc") == synthetic_id("abc") != synthetic_id("abd")
 
 

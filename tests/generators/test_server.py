@@ -88,3 +88,24 @@ def test_synthesis_rows_carry_provenance(vllm_server, tmp_path):
     table2, stats2 = run_synthesis(seeds, settings, tmp_path / "cache", client=client)
     assert stats2["cached"] == 6 and stats2["generated"] == 0 and client.stats["requests_sent"] == sent
     assert table2.column(ID).to_pylist() == table.column(ID).to_pylist()
+
+
+def test_cli_annotate_and_synthesize(vllm_server, tmp_path):
+    from typer.testing import CliRunner
+
+    from curator.cli import app
+
+    inp = tmp_path / "docs.jsonl"
+    inp.write_text("\n".join(json.dumps({"id": f"d{i}", "text": t}) for i, t in enumerate(DOCS)) + "\n")
+    runner = CliRunner()
+    ann = tmp_path / "ann.parquet"
+    r = runner.invoke(app, ["annotate", str(inp), "--sample", "3", "--out", str(ann), "--base-url", vllm_server.base_url, "--max-tokens", "400"])
+    assert r.exit_code == 0, r.output
+    assert pq.read_table(ann).num_rows == 3
+    seeds = tmp_path / "seeds.parquet"
+    pq.write_table(pa.table({ID: ["s0", "s1"], TEXT: DOCS[:2], EDU_SCORE: pa.array([4.5, 3.5], pa.float32())}), seeds)
+    syn = tmp_path / "syn.parquet"
+    r = runner.invoke(app, ["synthesize", str(seeds), "--out", str(syn), "-n", "2", "--base-url", vllm_server.base_url, "--max-tokens", "24"])
+    assert r.exit_code == 0, r.output
+    t = pq.read_table(syn)
+    assert t.schema == DOC_SCHEMA and t.num_rows >= 1 and set(t.column(SOURCE).to_pylist()) == {"synthetic"}
