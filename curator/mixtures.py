@@ -304,6 +304,7 @@ def mixture_report(out: str | Path, settings: MixtureSettings, phase: str, recip
         "sampling": "loader (token-deficit interleaving, seeded shuffles); the build subsamples nothing",
         "epoch_" + index.unit: int(total_served),
         "unassigned_" + index.unit: unassigned,
+        "epoch_share_of_phase": round(float(total_served / (total_avail + unassigned)), 6) if total_avail + unassigned else 0.0,
         "max_abs_error": round(max(errors), 6) if errors else 0.0,
         "components": comps,
         "warnings": warnings,
