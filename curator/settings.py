@@ -297,12 +297,19 @@ class BuildConfig(_Section):
 
 # Sections that do not change what a build writes.
 _NOT_HASHED = {"ray"}
+# Teacher settings that say how to reach the teacher, not what it is asked: not hashed either.
+_TEACHER_TRANSPORT = (
+    "max_concurrency", "timeout_s", "max_retries", "max_invalid_retries", "backoff_s", "api_key_env", "base_url",
+    "cache_dir", "engine_batch_size", "structured_mode",
+)
 
 
 def config_hash(config: BuildConfig) -> str:
     """Short sha256 of the output-relevant settings (stable across runs and key order)."""
     data = config.model_dump(mode="json", exclude=_NOT_HASHED)
-    data.get("synthesis", {}).get("teacher", {}).pop("max_concurrency", None)
+    teacher = data.get("synthesis", {}).get("teacher", {})
+    for key in _TEACHER_TRANSPORT:
+        teacher.pop(key, None)
     blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
