@@ -182,6 +182,12 @@ class RaySettings(_Section):
         "ray", description="`ray` runs every step on Ray Data; `local` runs the same stages in this process (small inputs, debugging)."
     )
     address: str = Field("", description="Empty: a local Ray with this machine's cores; `auto` or host:port: that cluster.")
+    small_input_rows: int = Field(
+        100_000,
+        ge=0,
+        description="Corpus-level steps (dedup, decontamination) on inputs up to this many rows run in the driver: same output, "
+        "no shuffle overhead. 0: always distributed.",
+    )
     num_cpus: int | None = Field(None, description="CPUs for a local Ray (default: all).")
     object_store_mb: int | None = None
 

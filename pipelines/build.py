@@ -111,11 +111,16 @@ def read_dir(ctx: BuildContext, path: Path, columns: list[str] | None = None):
     """A step's committed output: a Ray dataset, or one in-process table with the local executor."""
     files = [str(p) for p in parquet_files(path)]
     if ctx.local:
-        tables = [pq.read_table(f, columns=columns) for f in files]
-        return pa.concat_tables(tables, promote_options="permissive") if tables else S.empty(S.INPUT_SCHEMA)
+        return _read_table(path).select(columns) if columns else _read_table(path)
     import ray.data
 
     return ray.data.read_parquet(files, columns=columns, num_cpus=TASK_CPUS) if files else ray.data.from_arrow(S.empty())
+
+
+def _read_table(path: Path) -> pa.Table:
+    """A committed step output as one in-process table (small inputs, local executor)."""
+    tables = [pq.read_table(f) for f in parquet_files(path)]
+    return pa.concat_tables(tables, promote_options="permissive") if tables else S.empty(S.DOC_SCHEMA)
 
 
 def _stage_stats(n_in: int, n_out: int, reasons: dict | None = None, **extra) -> dict:
@@ -313,7 +318,8 @@ def _dedup_step(fn_name: str, step: str):
         module, func = fn_name.rsplit(".", 1)
         fn = getattr(importlib.import_module(module), func)
         src = _last_kept(ctx)
-        ds = read_dir(ctx, src)
+        small = count_rows(src) <= ctx.config.ray.small_input_rows
+        ds = _read_table(src) if (ctx.local or small) else read_dir(ctx, src)
         settings = ctx.config.dedup.fuzzy if step == "fuzzy_dedup" else ctx.config.decontam
         work = ctx.work / f"{step}_work"
         if step == "exact_dedup":
@@ -355,9 +361,14 @@ def step_write_phases(ctx: BuildContext) -> dict:
     rows_per_file = _rows_per_file(src, cfg.output.target_file_mb)
     ds = read_dir(ctx, src)
     write_dataset(ds, ctx.out / "phase1", S.DOC_SCHEMA, cfg, rows_per_file)
-    phase2 = map_batches(ds, lambda t: t.filter(pc.fill_null(pc.greater_equal(t.column(S.EDU_SCORE), p2), False)))
     tmp_phase2 = ctx.work / "phase2_web"
-    write_dataset(phase2, tmp_phase2, S.DOC_SCHEMA, cfg, rows_per_file)
+    # phase 2's web part: the stricter subset of the (already sized) phase 1 files, file by file
+    file_tasks(
+        ctx,
+        ctx.out / "phase1",
+        lambda t: {"phase2": t.filter(pc.fill_null(pc.greater_equal(t.column(S.EDU_SCORE), p2), False))},
+        {"phase2": (tmp_phase2, S.DOC_SCHEMA)},
+    )
     synthetic = ctx.step_dir("synthetic")
     final2 = temp_dir_for(ctx.out / "phase2")
     final2.mkdir(parents=True)
