@@ -61,7 +61,12 @@ class ClassifierSettings(_Section):
 
     model: str = Field("default", description="`default` (the shipped model) or a model directory.")
     batch_size: int = Field(2048, gt=0)
-    num_actors: int | None = Field(None, description="Scoring actors; default: one per CPU.")
+    num_actors: int | None = Field(None, description="Scoring actors (execution: actors); default: one per CPU.")
+    execution: Literal["files", "actors"] = Field(
+        "files",
+        description="`files`: read, heuristics, scoring and write in one Ray task per ingest part (fastest); "
+        "`actors`: a Ray Data job with a scoring actor pool.",
+    )
 
 
 class FuzzyDedupSettings(_Section):

@@ -135,7 +135,9 @@ def _reason_counts(directory: Path, column: str = S.DROP_REASON) -> dict:
     return {str(k): v for k, v in counts.most_common()}
 
 
-def file_tasks(ctx: BuildContext, src: Path, fn: Callable[[pa.Table], dict[str, pa.Table]], outputs: dict[str, tuple[Path, pa.Schema]]) -> None:
+def file_tasks(
+    ctx: BuildContext, src: Path, fn: Callable[[pa.Table], dict[str, pa.Table]], outputs: dict[str, tuple[Path, pa.Schema]], num_cpus: float = TASK_CPUS
+) -> None:
     """Apply ``fn`` to each Parquet file of ``src`` in its own Ray task and commit every output dir atomically.
 
     ``fn`` maps a table to ``{output name: table}``; ``outputs`` maps each name to (final dir, schema).
@@ -161,7 +163,7 @@ def file_tasks(ctx: BuildContext, src: Path, fn: Callable[[pa.Table], dict[str, 
     else:
         import ray
 
-        remote = ray.remote(num_cpus=TASK_CPUS, max_retries=2)(work)
+        remote = ray.remote(num_cpus=num_cpus, max_retries=2)(work)
         ray.get([remote.remote(i, str(f)) for i, f in enumerate(files)])
     for name, (final, schema) in outputs.items():
         commit_dir(tmps[name], final, schema, compression=comp)
@@ -264,22 +266,74 @@ def step_ingest(ctx: BuildContext) -> dict:
 
 
 def step_annotate(ctx: BuildContext) -> dict:
+    """Heuristic flags, text hash and educational scores for every ingested document.
+
+    ``classifier.execution: files`` (default) runs read → heuristics → hash → score → write inside one
+    Ray task per ingest part, with the classifier loaded once per worker process: no object-store copies
+    (benchmarks/bench_scoring.py --mode files: ~2x the Ray Data path on 2 CPUs). ``actors`` runs the same
+    stages as one Ray Data job with a scoring actor pool.
+    """
     from curator.heuristics import HeuristicStage
     from pipelines.runtime import cluster_cpus
     from pipelines.stages import ScorePassingStage
 
     cfg = ctx.config
-    ds = read_dir(ctx, ctx.step_dir("ingest"))
-    ds = apply_stage(ds, HeuristicStage, Resources(num_cpus=TASK_CPUS, batch_size=1024), settings=cfg.heuristics.model_dump(mode="json"))
-    ds = _add_text_hash(ds)
-    cpus = 1.0 if ctx.local else cluster_cpus()
-    actors = cfg.classifier.num_actors or max(1, int(cpus))
-    res = Resources(num_cpus=max(0.1, cpus * 0.5 / actors), actors=actors, batch_size=cfg.classifier.batch_size)
-    ds = apply_stage(ds, ScorePassingStage, res, model=cfg.classifier.model, config_hash=ctx.chash)
-    ds = map_batches(ds, _with_config_hash(ctx.chash))
-    write_dataset(ds, ctx.step_dir("annotated"), S.DOC_SCHEMA, cfg)
+    heuristics = cfg.heuristics.model_dump(mode="json")
+    if ctx.local or cfg.classifier.execution == "files":
+        file_tasks(
+            ctx,
+            ctx.step_dir("ingest"),
+            _AnnotateFile(heuristics, cfg.classifier.model, ctx.chash),
+            {"annotated": (ctx.step_dir("annotated"), S.DOC_SCHEMA)},
+            num_cpus=1.0,
+        )
+    else:
+        ds = read_dir(ctx, ctx.step_dir("ingest"))
+        ds = apply_stage(ds, HeuristicStage, Resources(num_cpus=TASK_CPUS, batch_size=1024), settings=heuristics)
+        ds = _add_text_hash(ds)
+        cpus = cluster_cpus()
+        actors = cfg.classifier.num_actors or max(1, int(cpus))
+        res = Resources(num_cpus=max(0.1, cpus * 0.5 / actors), actors=actors, batch_size=cfg.classifier.batch_size)
+        ds = apply_stage(ds, ScorePassingStage, res, model=cfg.classifier.model, config_hash=ctx.chash)
+        ds = map_batches(ds, _with_config_hash(ctx.chash))
+        write_dataset(ds, ctx.step_dir("annotated"), S.DOC_SCHEMA, cfg)
     n = count_rows(ctx.step_dir("annotated"))
     return _stage_stats(n, n)
+
+
+_STAGE_CACHE: dict = {}
+
+
+class _AnnotateFile:
+    """Annotate one ingest part (picklable; stages are built once per worker process and reused)."""
+
+    def __init__(self, heuristics: dict, model: str, chash: str) -> None:
+        self.heuristics, self.model, self.chash = heuristics, model, chash
+
+    def _stages(self):
+        key = (json.dumps(self.heuristics, sort_keys=True), self.model)
+        if key not in _STAGE_CACHE:
+            from curator.heuristics import HeuristicStage
+            from pipelines.stages import ScorePassingStage
+
+            try:
+                from curator.dedup.exact import TextHashStage
+
+                hashing = [TextHashStage()]
+            except ImportError:  # pragma: no cover
+                hashing = []
+            _STAGE_CACHE[key] = [HeuristicStage(settings=self.heuristics), *hashing, ScorePassingStage(model=self.model)]
+        return _STAGE_CACHE[key]
+
+    def __call__(self, table: pa.Table) -> dict[str, pa.Table]:
+        batch_rows = 8192
+        parts = []
+        for start in range(0, max(table.num_rows, 1), batch_rows):
+            t = table.slice(start, batch_rows)
+            for stage in self._stages():
+                t = stage(t)
+            parts.append(_with_config_hash(self.chash)(t))
+        return {"annotated": pa.concat_tables(parts) if parts else S.empty(S.DOC_SCHEMA)}
 
 
 def _with_config_hash(chash: str):

@@ -37,17 +37,46 @@ def step_url_filter(ctx) -> dict:
     return stats
 
 
+_LANG_STAGES: dict = {}
+
+
+def _language_stage(settings: dict):
+    """One LanguageIdStage per worker process and settings (the model loads once)."""
+    import json
+
+    from curator.langid import LanguageIdStage
+
+    key = json.dumps(settings, sort_keys=True)
+    if key not in _LANG_STAGES:
+        _LANG_STAGES[key] = LanguageIdStage(settings=settings)
+    return _LANG_STAGES[key]
+
+
 def step_language_filter(ctx) -> dict:
-    from curator.langid import LanguageIdStage, language_keep, language_reason
-    from curator.schema import DOC_SCHEMA
-    from curator.stage import Resources, apply_stage
-    from pipelines.build import TASK_CPUS, _last_kept, _split_step, read_dir, write_dataset
+    """Add ``language``/``language_score`` and drop disallowed languages, in one Ray task per file."""
+    from curator.langid import language_keep, language_reason
+    from curator.schema import DOC_SCHEMA, REJECTED_SCHEMA
+    from pipelines.build import _last_kept, _reason_counts, _stage_stats, file_tasks
+    from pipelines.stages import split_table
+    from curator.writers import count_rows
 
     cfg = ctx.config.language
-    src, annotated, dst = _last_kept(ctx), ctx.step_dir("language_annotated"), ctx.step_dir("language_filter")
-    ds = apply_stage(read_dir(ctx, src), LanguageIdStage, Resources(num_cpus=TASK_CPUS, batch_size=cfg.batch_size), settings=cfg.model_dump(mode="json"))
-    write_dataset(ds, annotated, DOC_SCHEMA, ctx.config)
-    stats = _split_step(ctx, annotated, dst, "language", lambda t, _c=cfg: language_keep(t, _c), language_reason(cfg))
+    settings = cfg.model_dump(mode="json")
+    src, dst = _last_kept(ctx), ctx.step_dir("language_filter")
+    reason = language_reason(cfg)
+
+    def route(t):
+        t = _language_stage(settings)(t)
+        kept, dropped = split_table(t, language_keep(t, cfg), "language", reason)
+        return {"kept": kept, "dropped": dropped}
+
+    outputs = {"kept": (dst, DOC_SCHEMA)}
+    if ctx.config.output.write_rejected:
+        outputs["dropped"] = (ctx.rejected_dir("language"), REJECTED_SCHEMA)
+    file_tasks(ctx, src, route, outputs)
+    n_in, n_out = count_rows(src), count_rows(dst)
+    reasons = _reason_counts(ctx.rejected_dir("language")) if ctx.config.output.write_rejected else {}
+    stats = _stage_stats(n_in, n_out, reasons or ({"language": n_in - n_out} if n_in != n_out else {}))
     ctx.extra["kept"] = dst
     stats.update(languages=cfg.languages, min_score=cfg.min_score, backend=cfg.backend)
     return stats
