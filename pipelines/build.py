@@ -240,6 +240,7 @@ def step_ingest(ctx: BuildContext) -> dict:
         for sh in pending:
             results.append(_ingest_shard(*args(sh)))
             bar.update(1)
+            fault_point("ingest:shard")
     else:
         import ray
 
@@ -493,6 +494,18 @@ def _bar(total: int, initial: int, desc: str, enabled: bool):
     return tqdm(total=total, initial=initial, desc=desc, disable=not enabled, unit="shard", leave=False)
 
 
+def fault_point(name: str) -> None:
+    """Fault injection for the resume tests: ``EDU_CURATOR_FAULT_KILL=<name>`` SIGKILLs the build here.
+
+    Points: ``<step>:start``, ``<step>:committed`` (output committed, state not yet recorded) and
+    ``ingest:shard`` (after each shard, local executor). Unset in normal runs.
+    """
+    if os.environ.get("EDU_CURATOR_FAULT_KILL") == name:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def check_writable(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -537,9 +550,11 @@ def run_build(config: BuildConfig, out: str | Path, overwrite: bool = False, pro
         if state.done(step.name):
             continue
         log(f"[{step.name}] running")
+        fault_point(f"{step.name}:start")
         t0 = time.time()
         stats = step.run(ctx)
         stats["seconds"] = round(time.time() - t0, 3)
+        fault_point(f"{step.name}:committed")  # output committed, not yet recorded: the worst moment to die
         state.mark(step.name, stats)
         log(f"[{step.name}] done in {stats['seconds']:.1f}s: " + ", ".join(f"{k}={stats[k]}" for k in ("in", "out", "dropped") if k in stats))
     manifest = build_manifest(ctx, steps, time.time() - started)
