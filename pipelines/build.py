@@ -539,6 +539,7 @@ def run_build(config: BuildConfig, out: str | Path, overwrite: bool = False, pro
         return json.loads(manifest_path.read_text())
     manifest_path.unlink(missing_ok=True)
     _check_model(config)
+    expand_inputs(config.input.paths, config.input.format)  # fail fast on bad paths, before Ray starts
     if config.ray.executor == "ray":
         init_ray(config.ray, progress=progress)
     ctx = BuildContext(config=config, out=out, state=state, chash=chash, progress=progress, log=log)

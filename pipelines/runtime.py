@@ -29,6 +29,8 @@ def init_ray(settings: RaySettings, progress: bool = True):
             kwargs["num_cpus"] = settings.num_cpus
         if settings.object_store_mb:
             kwargs["object_store_memory"] = settings.object_store_mb * 2**20
+    if settings.address and settings.address != "auto":
+        _check_reachable(settings.address)
     try:
         ray.init(**kwargs)
     except Exception as exc:  # ray.init raises bare Exception on start-up time-outs
@@ -63,3 +65,21 @@ def cluster_cpus() -> float:
     import ray
 
     return float(ray.cluster_resources().get("CPU", 1.0))
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail in seconds when nothing listens at a cluster address (``ray.init`` would wait for minutes)."""
+    import socket
+
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ClusterError(f"ray.address {address!r} is not `auto` or host:port (e.g. 10.0.0.5:6379)")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise ClusterError(
+            f"cannot reach the Ray cluster at {address!r}: {exc.strerror or exc}. Check that `ray status --address {address}` "
+            "works from this machine, or leave `ray.address` empty to run on a local Ray."
+        ) from exc

@@ -47,7 +47,7 @@ def build(
 
         manifest = run_build(cfg, out, overwrite=overwrite, progress=not no_progress, log=lambda m: console.print(m, highlight=False, markup=False))
     except CuratorError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
         raise typer.Exit(code=2) from None
     print_summary(manifest, out)
 
