@@ -45,16 +45,16 @@ from curator.settings import BuildConfig
 # against real builds of the demo corpus (see tests/pipelines/test_dry_run.py).
 STEP_OVERHEAD_S = {
     "ingest": 0.7,
-    "annotate": 1.5,  # one Ray task per ingest part (classifier.execution: files)
+    "annotate": 0.7,  # one Ray task per ingest part (classifier.execution: files)
     "heuristic_filter": 0.3,  # row routing: plain Ray tasks per file
     "exact_dedup": 0.5,  # inputs <= ray.small_input_rows run in the driver
-    "fuzzy_dedup": 1.0,
+    "fuzzy_dedup": 0.5,
     "url_filter": 0.3,
-    "language_filter": 1.0,
+    "language_filter": 0.5,
     "decontam": 0.5,
     "thresholds": 0.3,
     "synthesis": 5.0,
-    "write_phases": 5.0,  # one Ray Data write (sizes phase 1 files)
+    "write_phases": 2.0,  # one Ray Data write (sizes phase 1 files)
 }
 LOCAL_STEP_OVERHEAD_S = 0.3  # ray.executor: local (reading and committing Parquet in this process)
 RAY_START_S = 6.0  # ray.init on a local machine, uncontended
