@@ -154,7 +154,7 @@ def file_tasks(
     def work(i: int, path: str) -> None:
         result = fn(pq.read_table(path))
         for name, table in result.items():
-            if table.num_rows:
+            if name in schemas and table.num_rows:  # an output not asked for (e.g. rejected rows, write_rejected off) is dropped
                 atomic_write_table(S.conform(table, schemas[name]), tmps[name] / f"part-{i:05d}.parquet", comp, rg)
 
     if ctx.local:
