@@ -196,7 +196,7 @@ def _last_kept(ctx: BuildContext) -> Path:
 # --------------------------------------------------------------------------- steps
 
 
-def _ingest_shard(shard: Shard, input_settings: dict, out_dir: str, quarantine_path: str, compression: str) -> dict:
+def _ingest_shard(shard: Shard, input_settings: dict, out_dir: str, quarantine_path: str, compression: str, extract: dict | None = None) -> dict:
     """Read one shard into Parquet parts plus a quarantine file; idempotent (redoes a partial shard)."""
     from curator.settings import InputSettings
 
@@ -208,7 +208,7 @@ def _ingest_shard(shard: Shard, input_settings: dict, out_dir: str, quarantine_p
     tmp.mkdir(parents=True)
     rows = 0
     quarantine: list[pa.Table] = []
-    for i, (docs, q) in enumerate(read_shard(shard, settings)):
+    for i, (docs, q) in enumerate(read_shard(shard, settings, extract=extract)):
         if docs.num_rows:
             atomic_write_table(docs, tmp / f"part-{i:05d}.parquet", compression=compression)
             rows += docs.num_rows
@@ -234,7 +234,8 @@ def step_ingest(ctx: BuildContext) -> dict:
         marker = base / sh.key / "_DONE.json"
         (done if marker.exists() else pending).append(sh)
     results = [json.loads((base / sh.key / "_DONE.json").read_text()) for sh in done]
-    args = lambda sh: (sh, cfg.input.model_dump(), str(base / sh.key), str(qdir / f"{sh.key}.parquet"), cfg.output.compression)  # noqa: E731
+    extract = cfg.extract.model_dump(mode="json")
+    args = lambda sh: (sh, cfg.input.model_dump(), str(base / sh.key), str(qdir / f"{sh.key}.parquet"), cfg.output.compression, extract)  # noqa: E731
     bar = _bar(total=len(shards), initial=len(done), desc="ingest shards", enabled=ctx.progress)
     if ctx.local:
         for sh in pending:

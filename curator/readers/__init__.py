@@ -46,8 +46,11 @@ def _hf_hub(shard, settings, batcher):
 READERS = {"jsonl": _jsonl, "parquet": _parquet, "hf": _hf, "hf-hub": _hf_hub}
 
 
-def read_shard(shard: Shard, settings: InputSettings | None = None) -> Iterator[tuple[pa.Table, pa.Table]]:
-    """Stream one shard as (documents, quarantine) table pairs of at most ``settings.rows_per_part`` rows."""
+def read_shard(shard: Shard, settings: InputSettings | None = None, extract: dict | None = None) -> Iterator[tuple[pa.Table, pa.Table]]:
+    """Stream one shard as (documents, quarantine) table pairs of at most ``settings.rows_per_part`` rows.
+
+    ``extract`` (the config's ``extract`` section) tells the WARC reader how to turn HTML into text.
+    """
     settings = settings or InputSettings()
     reader = READERS.get(shard.format)
     if reader is None:
@@ -67,4 +70,7 @@ def read_shard(shard: Shard, settings: InputSettings | None = None) -> Iterator[
         max_doc_bytes=settings.max_doc_bytes,
         rows_per_part=settings.rows_per_part,
     )
-    yield from reader(shard, settings, batcher)
+    if shard.format in ("warc", "wet"):
+        yield from reader(shard, settings, batcher, extract=extract)
+    else:
+        yield from reader(shard, settings, batcher)

@@ -188,11 +188,11 @@ def _read(record, limit: int | None = None) -> bytes:
         return b""
 
 
-def _warc(shard, settings, batcher):
-    return read_warc(shard.path, batcher, getattr(settings, "extract", None))
+def _warc(shard, settings, batcher, extract=None):
+    return read_warc(shard.path, batcher, extract)
 
 
-def _wet(shard, settings, batcher):
+def _wet(shard, settings, batcher, extract=None):
     return read_wet(shard.path, batcher)
 
 

@@ -129,3 +129,13 @@ def test_build_from_warc_and_wet_end_to_end(ray_local, tmp_path):
     rejected = pq.read_table(tmp_path / "out" / "rejected" / "language").to_pylist()
     assert [(r[S.URL], r[S.DROP_REASON], r[S.LANGUAGE]) for r in rejected] == [("https://schule.example/", "lang:de", "de")]
     assert json.loads((tmp_path / "out" / "manifest.json").read_text())["config"]["language"]["languages"] == ["en"]
+
+
+def test_extract_settings_reach_the_warc_reader(warc_file):
+    """The config's `extract` section is what the reader uses (read_shard passes it through)."""
+    shard = Shard(str(warc_file), "warc")
+    default = [d for d, _ in read_shard(shard, InputSettings(), extract={})]
+    strict = [(d, q) for d, q in read_shard(shard, InputSettings(), extract={"min_chars": 10**6})]
+    assert sum(t.num_rows for t in default) == 3
+    assert sum(d.num_rows for d, _ in strict) == 0
+    assert Counter(r for _, q in strict for r in q.column(S.Q_REASON).to_pylist())[NO_TEXT] >= 3
