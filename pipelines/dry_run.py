@@ -41,21 +41,26 @@ from curator.readers import Shard, expand_inputs, read_shard
 from curator.settings import BuildConfig
 
 # Ray's fixed cost per step on an uncontended 2-CPU machine (seconds): starting the step's tasks
-# or actor pool, Ray Data planning, reading/writing/committing the step's Parquet. Calibrated
-# against real builds of the demo corpus (see tests/pipelines/test_dry_run.py).
+# (and the worker processes they need: row-routing tasks take 1/4 CPU, so up to 4 workers per CPU),
+# loading models per worker, reading/writing/committing the step's Parquet. Calibrated against real
+# builds of 0.6k-23k documents (see tests/pipelines/test_dry_run.py).
 STEP_OVERHEAD_S = {
-    "ingest": 0.7,
-    "annotate": 0.7,  # one Ray task per ingest part (classifier.execution: files)
-    "heuristic_filter": 0.3,  # row routing: plain Ray tasks per file
-    "exact_dedup": 0.5,  # inputs <= ray.small_input_rows run in the driver
-    "fuzzy_dedup": 0.5,
-    "url_filter": 0.3,
-    "language_filter": 0.5,
-    "decontam": 0.5,
-    "thresholds": 0.3,
+    "ingest": 1.2,
+    "annotate": 0.5,  # one Ray task per ingest part (classifier.execution: files)
+    "heuristic_filter": 1.0,  # row routing: plain Ray tasks per file
+    "url_filter": 0.8,
+    "language_filter": 1.5,  # the language model loads in every worker
+    "exact_dedup": 0.1,  # inputs <= ray.small_input_rows run in the driver
+    "fuzzy_dedup": 0.1,
+    "decontam": 0.1,
+    "thresholds": 0.1,
     "synthesis": 5.0,
-    "write_phases": 2.0,  # one Ray Data write (sizes phase 1 files)
+    "write_phases": 0.2,
 }
+# Steps that run in the driver on inputs <= ray.small_input_rows and as Ray Data jobs above it
+# (one execution: planning, object-store copies, a write; seconds on 2 CPUs).
+DRIVER_STEPS = ("exact_dedup", "fuzzy_dedup", "decontam", "write_phases")
+RAY_DATA_OVERHEAD_S = 5.0
 LOCAL_STEP_OVERHEAD_S = 0.3  # ray.executor: local (reading and committing Parquet in this process)
 RAY_START_S = 6.0  # ray.init on a local machine, uncontended
 WORKER_BASE_BYTES = 150 * 2**20  # a Ray worker process with pyarrow imported
@@ -138,14 +143,19 @@ class _Measure:
     py_peak: int = 0
 
 
-def _measure(fn: Callable[[], object]) -> tuple[object, _Measure]:
-    tracemalloc.start()
+def _measure(fn: Callable[[], object], memory: bool = False) -> tuple[object, _Measure]:
+    """Time ``fn`` (untraced: tracemalloc slows Python code several times); with ``memory``, call it
+    a second time under tracemalloc for its peak Python allocation."""
     w, c = time.perf_counter(), time.process_time()
-    try:
-        result = fn()
-        m = _Measure(time.perf_counter() - w, time.process_time() - c, tracemalloc.get_traced_memory()[1])
-    finally:
-        tracemalloc.stop()
+    result = fn()
+    m = _Measure(time.perf_counter() - w, time.process_time() - c)
+    if memory:
+        tracemalloc.start()
+        try:
+            fn()
+            m.py_peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
     return result, m
 
 
@@ -317,7 +327,7 @@ def _measure_annotate(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.
 
     n = table.num_rows
     heur = HeuristicStage(settings=cfg.heuristics.model_dump(mode="json"))
-    table, m_h = _measure(lambda t=table: heur(t))
+    table, m_h = _measure(lambda t=table: heur(t), memory=True)
     try:
         from curator.dedup.exact import TextHashStage
 
@@ -330,11 +340,11 @@ def _measure_annotate(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.
     model_bytes = max(0, _rss() - rss0)
     scorer._ready = True
     _, m_warm = _measure(lambda t=table: scorer(t.slice(0, 8)))  # first predictions pay one-off costs
-    table, m_s = _measure(lambda t=table: scorer(t))
+    table, m_s = _measure(lambda t=table: scorer(t), memory=True)
     w, m_w = _write_cost(table, cfg, tmp)
     return table, {
         "in": n, "out": n, "seconds": m_h.wall + m_t.wall + m_s.wall + w, "fixed": m_load.wall + m_warm.wall,
-        "py_peak": max(m_h.py_peak, m_s.py_peak, m_w.py_peak), "model_bytes": model_bytes, "batch": cfg.classifier.batch_size,
+        "py_peak": max(m_h.py_peak, m_s.py_peak), "model_bytes": model_bytes, "batch": cfg.classifier.batch_size,
     }
 
 
@@ -359,7 +369,7 @@ def _measure_language_filter(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tu
     _, m_load = _measure(stage.setup)
     stage._ready = True
     _, m_warm = _measure(lambda t=table: stage(t.slice(0, 8)))
-    annotated, m_a = _measure(lambda t=table: stage(t))
+    annotated, m_a = _measure(lambda t=table: stage(t), memory=True)
     w, _ = _write_cost(annotated, cfg, tmp)
     (kept, _), m = _measure(lambda: _split_and_write(annotated, language_keep(annotated, cfg.language), cfg, tmp))
     return kept, {"in": table.num_rows, "out": kept.num_rows, "seconds": m_a.wall + w + m.wall, "fixed": m_load.wall + m_warm.wall, "py_peak": m_a.py_peak}
@@ -369,7 +379,7 @@ def _measure_exact_dedup(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[
     from curator.dedup.exact import exact_dedup
 
     _, m_warm = _measure(lambda: exact_dedup(table.slice(0, 8)))
-    (kept, _r, _st), m = _measure(lambda: exact_dedup(table))
+    (kept, _r, _st), m = _measure(lambda: exact_dedup(table), memory=True)
     w, _ = _write_cost(kept, cfg, tmp)
     # id, hash, score and length of every document are shuffled and held per partition
     return kept, {"in": table.num_rows, "out": kept.num_rows, "seconds": m.wall + w, "fixed": m_warm.wall, "py_peak": m.py_peak, "state_per_doc": 64}
@@ -380,7 +390,7 @@ def _measure_fuzzy_dedup(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[
 
     fz = cfg.dedup.fuzzy
     _, m_warm = _measure(lambda: fuzzy_dedup_table(table.slice(0, 8), fz))
-    (kept, _r, _st), m = _measure(lambda: fuzzy_dedup_table(table, fz))
+    (kept, _r, _st), m = _measure(lambda: fuzzy_dedup_table(table, fz), memory=True)
     w, _ = _write_cost(kept, cfg, tmp)
     bands, _rows = lsh_params(fz)
     state = 4 * fz.num_perm + 16 * bands + 64  # signatures + band keys + id per document
@@ -392,7 +402,7 @@ def _measure_decontam(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.
 
     dc = cfg.decontam
     index, m_idx = _measure(lambda: load_benchmarks(dc.benchmarks, dc.ngram, dc.fields, dc.index_cache))
-    (kept, _r, _st), m = _measure(lambda: decontaminate(table, dc, index=index))
+    (kept, _r, _st), m = _measure(lambda: decontaminate(table, dc, index=index), memory=True)
     w, _ = _write_cost(kept, cfg, tmp)
     index_bytes = int(index.hashes.nbytes + index.items.nbytes + index.positions.nbytes + sum(len(t) for t in index.texts))
     return kept, {"in": table.num_rows, "out": kept.num_rows, "seconds": m.wall + w, "fixed": m_idx.wall, "py_peak": m.py_peak, "model_bytes": index_bytes}
@@ -527,7 +537,11 @@ def estimate_build(
         d_in, d_out = m["in"] * scale, m["out"] * scale
         prev_out = d_out
         per_doc = m["seconds"] / max(1, m["in"])
-        secs = overhead.get(name, 5.0 * contention) + m.get("fixed", 0.0) + per_doc * d_in / max(1.0, cpus)
+        in_driver = local or (name in DRIVER_STEPS and d_in <= cfg.ray.small_input_rows)
+        fixed = overhead.get(name, 5.0 * contention)
+        if name in DRIVER_STEPS and not in_driver:
+            fixed = RAY_DATA_OVERHEAD_S * contention
+        secs = fixed + m.get("fixed", 0.0) + per_doc * d_in / (1.0 if in_driver else max(1.0, cpus))
         batch_rows = min(d_in, m.get("batch", 4096))
         worker = WORKER_BASE_BYTES + m.get("model_bytes", 0) + 3 * avg_doc_bytes * batch_rows + m.get("py_peak", 0) * batch_rows / max(1, m["in"])
         peak = worker * max(1, int(cpus)) + m.get("state_per_doc", 0) * d_in
