@@ -25,6 +25,7 @@ from curator.dedup.normalize import ngram_hashes, word_hashes
 from curator.exceptions import InputError
 
 _CALC = re.compile(r"<<[^>]*>>")
+PREFILTER_BITS = 24  # 2**24 booleans = 16 MB per index holder
 _ID_FIELDS = ("id", "question_id", "qid", "idx", "uid")
 
 
@@ -56,13 +57,33 @@ class NgramIndex:
     texts: list[str]  # item texts (for ratio confirmation)
     stats: dict = field(default_factory=dict)
 
+    def _prefilter(self) -> np.ndarray:
+        """A presence table over the top ``PREFILTER_BITS`` bits of the hashes (built once, not saved)."""
+        table = self.__dict__.get("_present")
+        if table is None:
+            table = np.zeros(1 << PREFILTER_BITS, dtype=bool)
+            table[self.hashes >> np.uint64(64 - PREFILTER_BITS)] = True
+            self.__dict__["_present"] = table
+        return table
+
     def lookup(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(found mask, index position)`` of each query hash."""
-        if len(self.hashes) == 0:
-            return np.zeros(len(query), dtype=bool), np.zeros(len(query), dtype=np.int64)
-        pos = np.searchsorted(self.hashes, query)
-        pos_c = np.minimum(pos, len(self.hashes) - 1)
-        return self.hashes[pos_c] == query, pos_c
+        """``(found mask, index position)`` of each query hash.
+
+        Most document n-grams are in no benchmark: a 16 MB presence table on the top hash bits rules
+        them out with one memory read each, and only the few left (~10% for a 2M-n-gram index) pay
+        the binary search.
+        """
+        found = np.zeros(len(query), dtype=bool)
+        pos = np.zeros(len(query), dtype=np.int64)
+        if len(self.hashes) == 0 or len(query) == 0:
+            return found, pos
+        query = np.asarray(query, dtype=np.uint64)
+        cand = np.nonzero(self._prefilter()[query >> np.uint64(64 - PREFILTER_BITS)])[0]
+        q = query[cand]
+        p = np.minimum(np.searchsorted(self.hashes, q), len(self.hashes) - 1)
+        found[cand] = self.hashes[p] == q
+        pos[cand] = p
+        return found, pos
 
     def save(self, path: str | Path) -> None:
         np.savez_compressed(
