@@ -99,3 +99,20 @@ def test_decontaminate_ray(ray_local, bench):
     assert sorted(r.column(S.CONTAM_MATCH).to_pylist()) == sorted(e for e in expect if e)
     assert stats["in"] == 33 and stats["dropped"] == 3
     assert sum(t.num_rows for t in ray.get(kept.to_arrow_refs())) == 30
+
+
+def test_lookup_with_presence_table_equals_a_plain_binary_search():
+    import numpy as np
+
+    from curator.decontam.index import NgramIndex
+
+    rng = np.random.default_rng(0)
+    hashes = np.unique(rng.integers(0, 2**64 - 1, 50_000, dtype=np.uint64, endpoint=True))
+    idx = NgramIndex(13, hashes, np.arange(len(hashes), dtype=np.int32), np.zeros(len(hashes), np.int32), [], [])
+    query = np.concatenate([rng.choice(hashes, 5_000), rng.integers(0, 2**64 - 1, 20_000, dtype=np.uint64, endpoint=True), hashes[[0, -1]]])
+    found, pos = idx.lookup(query)
+    want = np.isin(query, hashes)
+    assert np.array_equal(found, want) and want.sum() >= 5_002
+    assert np.array_equal(hashes[pos[found]], query[found])
+    empty = NgramIndex(13, np.zeros(0, np.uint64), np.zeros(0, np.int32), np.zeros(0, np.int32), [], [])
+    assert not empty.lookup(query).__getitem__(0).any()
