@@ -79,7 +79,12 @@ class FuzzyDedupSettings(_Section):
     rows: int | None = None
     ngram: int = Field(5, gt=0)
     seed: int = 42
-    verify: bool = Field(True, description="Confirm candidate pairs by signature Jaccard >= threshold.")
+    verify: bool = Field(True, description="Confirm candidate pairs (Jaccard >= threshold) before clustering.")
+    verify_exact: bool = Field(
+        True,
+        description="With verify: use the true Jaccard of the candidates' shingle sets (recomputed from their texts) "
+        "instead of the signature estimate (which admits pairs just below the threshold and drops some above).",
+    )
     fp_weight: float = Field(0.2, ge=0, description="Weight of the false-positive area when choosing bands x rows.")
     fn_weight: float = Field(0.8, ge=0, description="Weight of the false-negative area when choosing bands x rows.")
     max_bucket_pairs: int = Field(50, gt=1, description="Buckets up to this size emit all pairs, larger ones a star from the smallest id.")

@@ -13,3 +13,4 @@ PART = "dedup_part"  # shuffle partition of a key: key % partitions
 EDGE_A = "edge_a"  # candidate pair, EDGE_A < EDGE_B
 EDGE_B = "edge_b"
 SIMILARITY = "est_jaccard"  # signature Jaccard of a pair
+SHINGLE_JACCARD = "shingle_jaccard"  # true Jaccard of the pair's shingle sets (verify_exact)

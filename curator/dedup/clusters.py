@@ -2,6 +2,10 @@
 
 * :func:`verify_pairs` estimates each candidate pair's Jaccard as the fraction of equal MinHash values
   and keeps pairs at or above the threshold (drops LSH false positives).
+* :func:`verify_pairs_exact` (the default, ``dedup.fuzzy.verify_exact``) keeps pairs whose true
+  Jaccard of (hashed) shingle sets is at or above the threshold, recomputed from the texts of the
+  candidates only: the signature estimate has a standard deviation of ~0.04 at 112 permutations, so
+  it both admits pairs just below the threshold and drops pairs just above it.
 * :func:`cluster_map` joins the verified edges into connected components (scipy
   ``connected_components`` over the members only: edges are few) and picks each component's kept
   document with the keep policy (:mod:`curator.dedup.keep`). Every member gets ``kept_id`` = that
@@ -18,7 +22,8 @@ import pyarrow.compute as pc
 
 from curator import schema as S
 from curator.dedup import keep
-from curator.dedup._columns import DOC_LEN, EDGE_A, EDGE_B, SIGNATURE, SIMILARITY
+from curator.dedup._columns import DOC_LEN, EDGE_A, EDGE_B, SHINGLE_JACCARD, SIGNATURE, SIMILARITY
+from curator.dedup.normalize import ngram_hashes, word_hashes
 from curator.dedup.signatures import signature_matrix
 
 CLUSTER_MAP_SCHEMA = pa.schema([pa.field(S.ID, pa.string()), pa.field(S.KEPT_ID, pa.string())])
@@ -58,6 +63,95 @@ def verify_pairs(edges: pa.Table, members: pa.Table, threshold: float) -> pa.Tab
         sim[i : i + step] = (sig[ia[i : i + step]] == sig[ib[i : i + step]]).mean(axis=1)
     out = edges.append_column(SIMILARITY, pa.array(sim))
     return out.filter(pc.greater_equal(out.column(SIMILARITY), threshold))
+
+
+def shingle_sets(texts, ngram: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct shingles per document as dense ids: ``(flat int64 ids sorted per document, offsets[n + 1])``.
+
+    Shingles are the signatures' (:func:`~curator.dedup.signatures.minhash_matrix`); each distinct
+    shingle hash of this call gets one id (``0 .. distinct - 1``), so equal ids mean equal hashes.
+    """
+    words, w_off = word_hashes(texts, seed=seed)
+    g, g_off, _ = ngram_hashes(words, w_off, ngram, short_docs="whole", with_starts=False)
+    n = len(g_off) - 1
+    gid = _dense_ids(g)
+    width = np.int64(gid.max() + 1 if len(gid) else 1)
+    doc = np.repeat(np.arange(n, dtype=np.int64), np.diff(g_off))
+    keys = _sorted_distinct(doc * width + gid)  # by (doc, id)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(keys // width, minlength=n), out=offsets[1:])
+    return keys % width, offsets
+
+
+def _sorted_distinct(x: np.ndarray) -> np.ndarray:
+    """``np.unique(x)`` by sort + neighbour compare (numpy 2.3's ``unique`` is ~10x slower on int64)."""
+    x = np.sort(x)
+    keep = np.ones(len(x), dtype=bool)
+    keep[1:] = x[1:] != x[:-1]
+    return x[keep]
+
+
+def _dense_ids(x: np.ndarray) -> np.ndarray:
+    """``0 .. distinct - 1`` per value of ``x``, equal values equal ids (``np.unique(..., return_inverse=True)[1]``)."""
+    order = np.argsort(x)
+    xs = x[order]
+    new = np.ones(len(x), dtype=bool)
+    new[1:] = xs[1:] != xs[:-1]
+    ids = np.empty(len(x), dtype=np.int64)
+    ids[order] = np.cumsum(new) - 1
+    return ids
+
+
+def _gather(flat: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenated ``flat[offsets[r]:offsets[r+1]]`` for ``r`` in ``rows``, and each element's position in ``rows``."""
+    lengths = offsets[rows + 1] - offsets[rows]
+    ends = np.cumsum(lengths)
+    src = np.repeat(offsets[rows] - (ends - lengths), lengths) + np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64)
+    return flat[src], np.repeat(np.arange(len(rows), dtype=np.int64), lengths)
+
+
+def pair_jaccard(flat: np.ndarray, offsets: np.ndarray, ia: np.ndarray, ib: np.ndarray, chunk_elems: int = 1 << 23) -> np.ndarray:
+    """Exact Jaccard of the sets ``ia[k]`` and ``ib[k]`` (rows of :func:`shingle_sets`), vectorized in chunks."""
+    sizes = np.diff(offsets)
+    out = np.zeros(len(ia), dtype=np.float64)
+    width = np.int64(flat.max() + 1 if len(flat) else 1)
+    per_pair = sizes[ia] + sizes[ib]
+    start = 0
+    while start < len(ia):
+        stop = start + 1 + int(np.searchsorted(np.cumsum(per_pair[start:]), chunk_elems))
+        a, b = ia[start:stop], ib[start:stop]
+        ha, ea = _gather(flat, offsets, a)
+        hb, eb = _gather(flat, offsets, b)
+        keys = np.sort(np.concatenate([ea * width + ha, eb * width + hb]))
+        dup = keys[1:][keys[1:] == keys[:-1]]  # each set is distinct: a repeat is in both
+        inter = np.bincount(dup // width, minlength=len(a))
+        union = sizes[a] + sizes[b] - inter
+        out[start:stop] = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+        start = stop
+    return out
+
+
+def verify_pairs_exact(edges: pa.Table, texts: pa.Table, threshold: float, ngram: int, seed: int) -> pa.Table:
+    """Edges whose true shingle-set Jaccard is >= ``threshold``, with a ``shingle_jaccard`` column.
+
+    Args:
+        edges: ``(edge_a, edge_b)``, possibly with more columns (kept).
+        texts: ``(id, text)`` rows of at least every id in ``edges``.
+        threshold: minimum Jaccard.
+        ngram, seed: shingling (as for the signatures).
+    """
+    if edges.num_rows == 0:
+        return edges.append_column(SHINGLE_JACCARD, pa.array([], pa.float64()))
+    texts = _dedup_ids(texts.select([S.ID, S.TEXT]))
+    flat, offsets = shingle_sets(texts.column(S.TEXT), ngram, seed)
+    ids = texts.column(S.ID).combine_chunks()
+    ia = pc.index_in(edges.column(EDGE_A), value_set=ids)
+    ib = pc.index_in(edges.column(EDGE_B), value_set=ids)
+    if ia.null_count or ib.null_count:
+        raise ValueError("verify_pairs_exact: texts lack some ids that appear in edges")
+    sim = pair_jaccard(flat, offsets, ia.to_numpy(zero_copy_only=False).astype(np.int64), ib.to_numpy(zero_copy_only=False).astype(np.int64))
+    out = edges.append_column(SHINGLE_JACCARD, pa.array(sim))
+    return out.filter(pc.greater_equal(out.column(SHINGLE_JACCARD), threshold))
 
 
 def cluster_map(edges: pa.Table, members: pa.Table) -> pa.Table:

@@ -8,7 +8,8 @@ so each can be rerun or inspected:
 2. ``lsh_edges`` — band keys (``map_batches``), shuffled by ``key % partitions`` across workers, each
    partition grouped with pyarrow into candidate pairs.
 3. ``clusters`` — signatures of the documents in candidate pairs only (a distributed filter), pair
-   verification, connected components, keep policy -> ``cluster_map.parquet`` ``(id, kept_id)``.
+   verification (by default the true shingle Jaccard, from the texts of those documents only, a second
+   distributed filter), connected components, keep policy -> ``cluster_map.parquet`` ``(id, kept_id)``.
 4. removal — ``map_batches`` over the input with the cluster map broadcast.
 
 On a ``pyarrow.Table`` the same functions run in process (``work_dir`` optional).
@@ -17,6 +18,7 @@ On a ``pyarrow.Table`` the same functions run in process (``work_dir`` optional)
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -64,20 +66,69 @@ def _finish(settings, n_in, candidates, verified, cmap, bands, rows, timings, t0
     }
 
 
-def fuzzy_dedup_table(table: pa.Table, settings: FuzzyDedupSettings, work_dir: str | Path | None = None):
-    """In-process fuzzy dedup of a ``pyarrow.Table``; returns ``(kept, removed, stats)``."""
+def _verify(cand: pa.Table, sigs: pa.Table | None, settings: FuzzyDedupSettings, texts_of) -> pa.Table:
+    """Verified candidate pairs per ``settings`` (``verify``, ``verify_exact``).
+
+    ``texts_of(ids)`` returns ``(id, text)`` rows of at least those ids (called only for exact
+    verification). With exact verification ``est_jaccard`` is still recorded, unfiltered.
+    """
+    if not settings.verify:
+        return cand
+    if not settings.verify_exact or cand.num_rows == 0:
+        return clusters.verify_pairs(cand, sigs, settings.threshold)
+    with_est = clusters.verify_pairs(cand, sigs, 0.0)
+    return clusters.verify_pairs_exact(with_est, texts_of(clusters.edge_members(cand)), settings.threshold, settings.ngram, settings.seed)
+
+
+def _default_threads() -> int:
+    # One: on the 2-core development machine under load, 2 threads took ~2x the wall time of one
+    # (Arrow's own thread pool and the GIL-held parts contend); pass threads= to try more.
+    return 1
+
+
+def table_signatures(table: pa.Table, settings: FuzzyDedupSettings, threads: int | None = None) -> pa.Table:
+    """Signature table of an in-memory table, batches computed on ``threads`` threads (row order kept).
+
+    Arrow compute, numpy and rensa release the GIL for most of the work, but on a loaded 2-core machine
+    two threads were slower than one, hence the default of 1. Signatures do not depend on how rows are
+    batched. Batches are at most ``settings.batch_size`` rows, and the
+    batch count is a multiple of ``threads`` so the threads get equal shares.
+    """
+    stage = _signature_stage(settings)
+    n = table.num_rows
+    threads = _default_threads() if threads is None else max(1, threads)
+    if n == 0:
+        return stage(table)
+    n_batches = -(-n // settings.batch_size)
+    n_batches = -(-n_batches // threads) * threads if n >= threads * 256 else n_batches
+    size = -(-n // n_batches)
+    slices = [table.slice(i, size) for i in range(0, n, size)]
+    if threads == 1 or len(slices) == 1:
+        parts = [stage(b) for b in slices]
+    else:
+        stage(table.slice(0, 0))  # setup once, before the threads share the stage
+        with ThreadPoolExecutor(threads) as pool:
+            parts = list(pool.map(stage, slices))
+    return pa.concat_tables(parts)
+
+
+def fuzzy_dedup_table(table: pa.Table, settings: FuzzyDedupSettings, work_dir: str | Path | None = None, threads: int | None = None):
+    """In-process fuzzy dedup of a ``pyarrow.Table``; returns ``(kept, removed, stats)``.
+
+    ``threads``: signature threads (default 1, see :func:`table_signatures`); the output does not
+    depend on it.
+    """
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     bands, rows = lsh_params(settings)
-    stage = _signature_stage(settings)
-    sigs = pa.concat_tables([stage(table.slice(i, settings.batch_size)) for i in range(0, max(table.num_rows, 1), settings.batch_size)]) if table.num_rows else stage(table)
+    sigs = table_signatures(table, settings, threads)
     timings["minhash_signatures"] = time.perf_counter() - t0
     t = time.perf_counter()
     cand = lsh.candidate_pairs(lsh.band_keys(sigs, bands, rows), settings.max_bucket_pairs)
     timings["lsh_edges"] = time.perf_counter() - t
     t = time.perf_counter()
-    verified = clusters.verify_pairs(cand, sigs, settings.threshold) if settings.verify else cand
-    cmap = clusters.cluster_map(verified, sigs)
+    verified = _verify(cand, sigs, settings, lambda ids: table.filter(pc.is_in(table.column(S.ID), value_set=ids)))
+    cmap = clusters.cluster_map(verified.select([EDGE_A, EDGE_B]), sigs)
     timings["clusters"] = time.perf_counter() - t
     if work_dir is not None:
         from curator.dedup._ray import step_dir
@@ -134,10 +185,26 @@ def compute_edges(work_dir: str | Path, settings: FuzzyDedupSettings, partitions
     return out
 
 
-def compute_clusters(work_dir: str | Path, settings: FuzzyDedupSettings) -> tuple[pa.Table, pa.Table, pa.Table]:
+def _rows_with_ids(ds, ids: pa.Array) -> pa.Table:
+    """``(id, text)`` rows of a Ray dataset whose id is in ``ids`` (a distributed filter; few rows come back)."""
+    import ray
+
+    ref = ray.put(ids)
+
+    def _pick(batch: pa.Table, _ref=ref) -> pa.Table:
+        batch = batch.select([S.ID, S.TEXT])
+        return batch.filter(pc.is_in(batch.column(S.ID), value_set=ray.get(_ref)))
+
+    parts = ray.get(ds.map_batches(_pick, batch_format="pyarrow", num_cpus=0.5).to_arrow_refs())
+    parts = [p for p in parts if p.num_rows]
+    return pa.concat_tables(parts) if parts else pa.table({S.ID: pa.array([], pa.string()), S.TEXT: pa.array([], pa.string())})
+
+
+def compute_clusters(work_dir: str | Path, settings: FuzzyDedupSettings, ds=None) -> tuple[pa.Table, pa.Table, pa.Table]:
     """Step 3: verify candidate pairs and build the cluster map in ``work_dir/clusters/``.
 
-    Returns ``(candidates, verified_edges, cluster_map)``.
+    ``ds``: the input documents; needed for exact verification (``verify_exact``), which reads the
+    texts of the candidates only. Returns ``(candidates, verified_edges, cluster_map)``.
     """
     import ray
     import ray.data
@@ -163,7 +230,9 @@ def compute_clusters(work_dir: str | Path, settings: FuzzyDedupSettings) -> tupl
         verified = clusters.verify_pairs(cand, None, settings.threshold)  # no candidates: empty edges
         cmap = clusters.CLUSTER_MAP_SCHEMA.empty_table()
     else:
-        verified = clusters.verify_pairs(cand, members, settings.threshold) if settings.verify else cand
+        if settings.verify and settings.verify_exact and ds is None:
+            raise ValueError("compute_clusters with verify_exact needs the documents (ds)")
+        verified = _verify(cand, members, settings, lambda want: _rows_with_ids(ds, want))
         cmap = clusters.cluster_map(verified.select([EDGE_A, EDGE_B]), members)
     pq.write_table(verified, out / "edges.parquet")
     pq.write_table(cmap, out / "cluster_map.parquet")
@@ -174,7 +243,7 @@ def fuzzy_dedup(ds, settings: FuzzyDedupSettings, work_dir: str | Path | None = 
     """Remove near-duplicates (MinHash-LSH), keeping one document per cluster.
 
     Args:
-        ds: a Ray dataset (ideally materialized or read from Parquet: it is read twice) or a
+        ds: a Ray dataset (ideally materialized or read from Parquet: it is read two or three times) or a
             ``pyarrow.Table`` with ``id`` and ``text`` (optionally ``edu_score``, ``n_chars``).
         settings: the ``dedup.fuzzy`` section.
         work_dir: step directories go under it; required for Ray.
@@ -201,7 +270,7 @@ def fuzzy_dedup(ds, settings: FuzzyDedupSettings, work_dir: str | Path | None = 
     compute_edges(work_dir, settings, partitions)
     timings[STEPS[1]] = time.perf_counter() - t
     t = time.perf_counter()
-    cand, verified, cmap = compute_clusters(work_dir, settings)
+    cand, verified, cmap = compute_clusters(work_dir, settings, ds)
     timings[STEPS[2]] = time.perf_counter() - t
     bands, rows = lsh_params(settings)
     kept, removed = removal.split_dataset(ds, cmap, STAGE, REASON, batch_size=settings.batch_size)

@@ -41,7 +41,7 @@ def minhash_matrix(texts, num_perm: int, ngram: int, seed: int) -> tuple[np.ndar
     import rensa
 
     words, w_off = word_hashes(texts, seed=seed)
-    shingles, s_off, _ = ngram_hashes(words, w_off, ngram, short_docs="whole")
+    shingles, s_off, _ = ngram_hashes(words, w_off, ngram, short_docs="whole", with_starts=False)
     n = len(s_off) - 1
     if n == 0:
         return np.zeros((0, num_perm), dtype=np.uint32), np.zeros(0, dtype=np.int64)

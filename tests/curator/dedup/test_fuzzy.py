@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -95,3 +96,32 @@ def test_fuzzy_ray_matches_table_across_partitions(ray_local, planted, tmp_path)
 
 def test_jaccard_helper_sanity():
     assert jaccard("a b c d e f", "a b c d e f") == 1.0
+
+
+def test_exact_verification_is_true_shingle_jaccard(planted):
+    from curator.dedup import clusters
+
+    table, pairs = planted
+    edges = pa.table({"edge_a": [a for a, *_ in pairs], "edge_b": [b for _, b, *_ in pairs]})
+    out = clusters.verify_pairs_exact(edges, table, 0.0, ngram=5, seed=42)
+    got = dict(zip(zip(out.column("edge_a").to_pylist(), out.column("edge_b").to_pylist()), out.column("shingle_jaccard").to_pylist()))
+    for a, b, j, _ in pairs:
+        assert got[(a, b)] == pytest.approx(j, abs=1e-9), (a, b)
+    # tiny chunks give the same figures
+    flat, off = clusters.shingle_sets(table.column(S.TEXT), 5, 42)
+    ia = np.arange(table.num_rows - 1)
+    np.testing.assert_allclose(clusters.pair_jaccard(flat, off, ia, ia + 1, chunk_elems=7), clusters.pair_jaccard(flat, off, ia, ia + 1))
+
+
+def test_verification_modes_and_threads_agree_on_clusters(planted):
+    table, pairs = planted
+    key = lambda t: sorted(zip(t.column(S.ID).to_pylist(), t.column(S.KEPT_ID).to_pylist()))  # noqa: E731
+    _, r1, s1 = fuzzy_dedup(table, FuzzyDedupSettings(batch_size=40))
+    from curator.dedup.fuzzy import fuzzy_dedup_table
+
+    _, r2, _ = fuzzy_dedup_table(table, FuzzyDedupSettings(batch_size=40), threads=1)
+    _, r3, _ = fuzzy_dedup_table(table, FuzzyDedupSettings(), threads=3)
+    assert key(r1) == key(r2) == key(r3)
+    k_sig, r_sig, s_sig = fuzzy_dedup(table, FuzzyDedupSettings(verify_exact=False))
+    _check(pairs, _clusters(k_sig, r_sig))
+    assert s1["verified_pairs"] <= s1["candidate_pairs"] and s_sig["candidate_pairs"] == s1["candidate_pairs"]
