@@ -14,12 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
+import numpy as np
+
 from curator.settings import HeuristicSettings
 
 STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})  # Gopher's list
 BULLETS = ("•", "●", "○", "■", "□", "▪", "▫", "‣", "⁃", "◦", "-", "*", "–", "—")
 ELLIPSES = ("...", "…")
 TERMINAL_PUNCT = (".", "!", "?", '"', "'", "”", "’", ":", ";", ")")
+_STRIP = ".,;:!?\"'()[]"
 _ALPHA = re.compile(r"[^\W\d_]")
 
 
@@ -39,7 +42,47 @@ class TextStats:
 
     @cached_property
     def lower_words(self) -> list[str]:
-        return [w.lower().strip(".,;:!?\"'()[]") for w in self.words]
+        return [w.strip(_STRIP) for w in self.text.lower().split()]
+
+    @cached_property
+    def n_words(self) -> int:
+        return len(self.lower_words)
+
+    @cached_property
+    def word_chars(self) -> np.ndarray:
+        """Characters of each lower-cased, stripped word."""
+        return np.fromiter(map(len, self.lower_words), dtype=np.int64, count=self.n_words)
+
+    @cached_property
+    def cum_chars(self) -> np.ndarray:
+        return np.concatenate(([0], np.cumsum(self.word_chars)))
+
+    @cached_property
+    def total_chars(self) -> int:
+        return int(self.cum_chars[-1])
+
+    @cached_property
+    def _ngram_cache(self) -> dict[int, np.ndarray]:
+        words = self.lower_words
+        vocab = {w: i for i, w in enumerate(dict.fromkeys(words))}
+        codes = np.fromiter(map(vocab.__getitem__, words), dtype=np.int64, count=len(words))
+        return {1: codes}
+
+    def ngram_ids(self, n: int) -> np.ndarray:
+        """Dense ids of the word n-grams at each start position (equal ids = equal n-grams, exactly).
+
+        Built up from (n-1)-gram ids: the pair (id of the (n-1)-gram at i, word i+n-1) numbered by
+        ``np.unique``, so no hashing and no collisions.
+        """
+        cache = self._ngram_cache
+        k = max(m for m in cache if m <= n)
+        ids, codes = cache[k], cache[1]
+        width = max(int(codes.max()) + 1, 1) if len(codes) else 1
+        while k < n:
+            k += 1
+            ids = np.unique(ids[:-1] * width + codes[k - 1 :], return_inverse=True)[1].astype(np.int64)
+            cache[k] = ids
+        return ids
 
 
 def _ratio(num: float, den: float) -> float:
@@ -57,7 +100,7 @@ def too_many_words(s: TextStats, cfg: HeuristicSettings) -> bool:
 def mean_word_length(s: TextStats, cfg: HeuristicSettings) -> bool:
     if not s.words:
         return True
-    mean = sum(len(w) for w in s.words) / len(s.words)
+    mean = sum(map(len, s.words)) / len(s.words)
     lo, hi = cfg.min_mean_word_length, cfg.max_mean_word_length
     return (lo is not None and mean < lo) or (hi is not None and mean > hi)
 
@@ -103,19 +146,25 @@ def duplicate_lines(s: TextStats, cfg: HeuristicSettings) -> bool:
 
 
 def top_ngram_repetition(s: TextStats, cfg: HeuristicSettings) -> bool:
-    """Gopher: the most frequent n-gram's characters over all word characters."""
+    """Gopher: the most frequent n-gram's characters over all word characters.
+
+    Ties go to the n-gram seen first (as ``Counter.most_common`` does); counted on exact n-gram ids.
+    """
     if not cfg.max_top_ngram_ratio:
         return False
-    words = s.lower_words
-    total = sum(len(w) for w in words)
+    total = s.total_chars
     if not total:
         return False
     for n, limit in cfg.max_top_ngram_ratio.items():
-        if len(words) < n:
+        if s.n_words < n:
             continue
-        grams = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
-        gram, count = grams.most_common(1)[0]
-        if count > 1 and sum(len(w) for w in gram) * count / total > limit:
+        ids = s.ngram_ids(n)
+        counts = np.bincount(ids)
+        top = int(counts.max())
+        if top < 2:
+            continue
+        first = int(np.argmax(counts[ids] == top))  # earliest position of a most frequent n-gram
+        if (s.cum_chars[first + n] - s.cum_chars[first]) * top / total > limit:
             return True
     return False
 
@@ -124,22 +173,21 @@ def duplicate_ngram_repetition(s: TextStats, cfg: HeuristicSettings) -> bool:
     """Gopher: characters inside n-grams that occur more than once, over all word characters."""
     if not cfg.max_duplicate_ngram_ratio:
         return False
-    words = s.lower_words
-    total = sum(len(w) for w in words)
+    total = s.total_chars
     if not total:
         return False
     for n, limit in sorted(cfg.max_duplicate_ngram_ratio.items()):
-        if len(words) < n:
+        if s.n_words < n:
             continue
-        grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
-        counts = Counter(grams)
-        covered = [False] * len(words)
-        for i, g in enumerate(grams):
-            if counts[g] > 1:
-                for j in range(i, i + n):
-                    covered[j] = True
-        dup_chars = sum(len(w) for w, c in zip(words, covered) if c)
-        if dup_chars / total > limit:
+        ids = s.ngram_ids(n)
+        starts = np.nonzero(np.bincount(ids)[ids] > 1)[0]
+        if not len(starts):
+            continue
+        edge = np.zeros(s.n_words + 1, dtype=np.int32)
+        edge[starts] += 1
+        edge[starts + n] -= 1
+        covered = np.cumsum(edge[:-1]) > 0
+        if int(s.word_chars[covered].sum()) / total > limit:
             return True
     return False
 
@@ -147,7 +195,7 @@ def duplicate_ngram_repetition(s: TextStats, cfg: HeuristicSettings) -> bool:
 def alpha_words(s: TextStats, cfg: HeuristicSettings) -> bool:
     if cfg.min_alpha_words_ratio is None or not s.words:
         return False
-    return _ratio(sum(1 for w in s.words if _ALPHA.search(w)), len(s.words)) < cfg.min_alpha_words_ratio
+    return _ratio(len(list(filter(_ALPHA.search, s.words))), len(s.words)) < cfg.min_alpha_words_ratio
 
 
 def stop_words(s: TextStats, cfg: HeuristicSettings) -> bool:

@@ -59,3 +59,50 @@ def test_stage_adds_columns_and_is_idempotent():
     assert stage(out).column_names == out.column_names
     disabled = HeuristicStage(settings={"enabled": False})(table)
     assert disabled.column(S.HEURISTIC_FLAGS).to_pylist() == [[], []]
+
+
+# ---- the Gopher repetition rules on numpy n-gram ids equal their plain definitions
+
+
+def _plain_top(words: list[str], n: int) -> float:
+    from collections import Counter
+
+    total = sum(len(w) for w in words)
+    if len(words) < n or not total:
+        return 0.0
+    gram, count = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1)).most_common(1)[0]
+    return sum(len(w) for w in gram) * count / total if count > 1 else 0.0
+
+
+def _plain_dup(words: list[str], n: int) -> float:
+    from collections import Counter
+
+    total = sum(len(w) for w in words)
+    if len(words) < n or not total:
+        return 0.0
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    counts = Counter(grams)
+    covered = [False] * len(words)
+    for i, g in enumerate(grams):
+        if counts[g] > 1:
+            covered[i : i + n] = [True] * n
+    return sum(len(w) for w, c in zip(words, covered) if c) / total
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_repetition_rules_equal_the_plain_definitions(seed):
+    import random
+
+    from curator.heuristics.rules import TextStats
+
+    rng = random.Random(seed)
+    vocab = [rng.choice(["a", "bb", "ccc", "the", "Dog.", "dog", "x" * rng.randint(1, 9)]) + str(i % 3) for i in range(rng.randint(1, 12))]
+    words = [rng.choice(vocab) for _ in range(rng.randint(0, 300))]
+    stats = TextStats(" ".join(words))
+    for n in range(2, 11):
+        top, dup = _plain_top(stats.lower_words, n), _plain_dup(stats.lower_words, n)
+        for limit in (0.0, 0.1, 0.3, 0.6, 0.9):
+            cfg_top = HeuristicSettings(max_top_ngram_ratio={n: limit}, max_duplicate_ngram_ratio=None)
+            cfg_dup = HeuristicSettings(max_top_ngram_ratio=None, max_duplicate_ngram_ratio={n: limit})
+            assert RULES["top_ngram_repetition"](stats, cfg_top) == (top > limit), (seed, n, limit, top)
+            assert RULES["duplicate_ngram_repetition"](stats, cfg_dup) == (dup > limit), (seed, n, limit, dup)
