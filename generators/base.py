@@ -131,6 +131,9 @@ class TeacherClient(ABC):
     """
 
     model: str = ""
+    #: requests per :meth:`generate` call from :func:`generators.cache.generate_cached` (results are
+    #: cached after each call). Clients that pay a fixed cost per call (an engine start) raise it.
+    chunk_size: int = 64
 
     def __init__(self) -> None:
         self.stats: dict[str, int] = {}

@@ -120,11 +120,12 @@ class ResponseCache:
                     )
 
 
-def generate_cached(client: TeacherClient, requests: list[TeacherRequest], cache: ResponseCache | None, chunk_size: int = 64) -> tuple[list[TeacherResult], dict[str, int]]:
+def generate_cached(client: TeacherClient, requests: list[TeacherRequest], cache: ResponseCache | None, chunk_size: int | None = None) -> tuple[list[TeacherResult], dict[str, int]]:
     """Answer ``requests`` from the cache where possible, asking ``client`` only for the rest.
 
-    Results are written to the cache after every chunk of ``chunk_size`` requests, so a killed
-    run keeps what it finished. Identical requests (same prompt hash) are asked once.
+    Results are written to the cache after every chunk of ``chunk_size`` requests (default: the
+    client's ``chunk_size``), so a killed run keeps what it finished. Identical requests (same
+    prompt hash) are asked once.
 
     Returns:
         ``(results in request order, stats)`` with ``requested``, ``cached``, ``generated``,
@@ -138,6 +139,7 @@ def generate_cached(client: TeacherClient, requests: list[TeacherRequest], cache
             todo[h] = r
     fresh: dict[str, TeacherResult] = {}
     items = list(todo.items())
+    chunk_size = max(1, int(chunk_size or getattr(client, "chunk_size", 64) or 64))
     for i in range(0, len(items), chunk_size):
         chunk = items[i : i + chunk_size]
         results = client.generate([r for _, r in chunk])

@@ -179,16 +179,21 @@ class RayEngineTeacherClient(_EngineBase):
         cpu: CPU settings (``None``: when no GPU is visible): ``{"CPU": 1}`` bundle, eager, float32.
         concurrency: engine replicas.
         batch_size: rows per engine batch.
+        chunk_size: requests per :meth:`generate` call from the cached runner (one engine start each).
         engine_kwargs: extra vLLM engine arguments (e.g. ``tensor_parallel_size``).
     """
 
     def __init__(self, model: str, cpu: bool | None = None, kv_cache_bytes: int = 128 * 2**20, max_model_len: int | None = None,
-                 engine_kwargs: dict | None = None, concurrency: int = 1, batch_size: int = 16, max_invalid_retries: int = 2) -> None:
+                 engine_kwargs: dict | None = None, concurrency: int = 1, batch_size: int = 16, max_invalid_retries: int = 2,
+                 chunk_size: int = 100_000) -> None:
         super().__init__(model, max_invalid_retries)
         self.cpu = (not _cuda_visible()) if cpu is None else cpu
         self.engine_kwargs = engine_kwargs_for(self.cpu, kv_cache_bytes, max_model_len, engine_kwargs)
         self.concurrency = concurrency
         self.batch_size = batch_size
+        # every generate() call is one Ray Data job that starts its engines (tens of seconds on CPU,
+        # minutes for a large model on GPUs): answer a whole synthesis/annotation run in one job
+        self.chunk_size = chunk_size
 
     def _processor(self):
         try:
@@ -201,8 +206,10 @@ class RayEngineTeacherClient(_EngineBase):
             # The engine takes one whole CPU; the helper stages must not starve it on a small machine
             # (default 1 CPU each: on 2 cores the engine actor then waits forever).
             kw["placement_group_config"] = {"bundles": [{"CPU": 1}]}
-            small = {"num_cpus": SMALL_STAGE_CPUS}
-            kw.update(chat_template_stage=dict(small), tokenize_stage=dict(small), detokenize_stage=dict(small))
+            # The engine tokenizes the rendered prompt and detokenizes its output itself (as vllm.LLM
+            # does): separate tokenize/detokenize stages are two more actor pools, each a process that
+            # loads the tokenizer, competing with the engine for the same few cores.
+            kw.update(chat_template_stage={"num_cpus": SMALL_STAGE_CPUS}, tokenize_stage=False, detokenize_stage=False)
             map_kw = {"num_cpus": SMALL_STAGE_CPUS}
         env = {k: os.environ.get(k, v) for k, v in VLLM_ENV.items()}
         config = vLLMEngineProcessorConfig(

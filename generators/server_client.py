@@ -1,12 +1,14 @@
 """Teacher behind any OpenAI-compatible server (``vllm serve`` first of all).
 
-:class:`ServerTeacherClient` sends chat completions with the ``openai`` async client, at most
-``max_concurrency`` at a time, each with a timeout. Transport faults (connection refused, timeout,
-HTTP 5xx/429) are retried with exponential backoff and jitter up to ``max_retries`` times; answers
+:class:`ServerTeacherClient` posts chat completions with one pooled ``httpx.AsyncClient`` per
+:meth:`generate` call, at most ``max_concurrency`` at a time, each with a timeout. (Plain httpx, not
+the ``openai`` SDK: it cost ~1 s to import and ~50% more client CPU per request, which on a
+small machine competes with the server; see ``benchmarks/bench_synthesis.py``.) Transport faults
+(connection refused, timeout, HTTP 5xx/429) are retried with exponential backoff and jitter up to ``max_retries`` times; answers
 that fail validation against the request's pydantic model are retried up to
 ``max_invalid_retries`` times. After that the request comes back as a failed
 :class:`~generators.base.TeacherResult` carrying the raw text: the client never raises for a single
-prompt. Structured output is asked for with vLLM's ``structured_outputs`` extra (or an OpenAI
+prompt. Structured output is asked for with vLLM's ``structured_outputs`` body field (or an OpenAI
 ``response_format`` JSON schema); the removed ``guided_*`` fields are never used.
 
 :meth:`ServerTeacherClient.check` (run on construction) raises :class:`TeacherError` with the
@@ -16,6 +18,7 @@ command to start a server when nothing answers at ``base_url``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import random
 import threading
@@ -33,6 +36,12 @@ START_HINT = (
 )
 
 
+@functools.lru_cache(maxsize=1)
+def _tls_context():
+    """One TLS context per process (httpx builds a new one per client otherwise: ~40 ms each)."""
+    return httpx.create_ssl_context()
+
+
 class ServerTeacherClient(TeacherClient):
     """OpenAI-compatible server client with a concurrency limit, timeouts, retries and counters.
 
@@ -40,7 +49,7 @@ class ServerTeacherClient(TeacherClient):
         base_url: e.g. ``http://127.0.0.1:8000/v1``.
         model: served model name; empty: the server's first model.
         api_key: bearer token (vLLM ignores it unless started with ``--api-key``).
-        max_concurrency: requests in flight at once.
+        max_concurrency: requests in flight at once (the server batches them: too few starves its batch).
         timeout_s: per-request timeout.
         max_retries: retries after a transport fault (connection, timeout, 5xx, 429).
         max_invalid_retries: retries after an answer that fails validation.
@@ -54,7 +63,7 @@ class ServerTeacherClient(TeacherClient):
         base_url: str,
         model: str = "",
         api_key: str | None = None,
-        max_concurrency: int = 8,
+        max_concurrency: int = 64,
         timeout_s: float = 120.0,
         max_retries: int = 4,
         max_invalid_retries: int = 2,
@@ -69,6 +78,8 @@ class ServerTeacherClient(TeacherClient):
         self.model = model
         self.api_key = api_key or "EMPTY"
         self.max_concurrency = max_concurrency
+        # each generate() call drains the server's batch at its end: keep calls several batches long
+        self.chunk_size = max(64, 4 * max_concurrency)
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.max_invalid_retries = max_invalid_retries
@@ -104,7 +115,7 @@ class ServerTeacherClient(TeacherClient):
                 requested model is not served.
         """
         try:
-            r = httpx.get(f"{self.base_url}/models", headers={"Authorization": f"Bearer {self.api_key}"}, timeout=timeout_s)
+            r = httpx.get(f"{self.base_url}/models", headers={"Authorization": f"Bearer {self.api_key}"}, timeout=timeout_s, verify=_tls_context())
             r.raise_for_status()
             served = [m["id"] for m in r.json().get("data", [])]
         except (httpx.HTTPError, ValueError, KeyError) as exc:
@@ -135,19 +146,16 @@ class ServerTeacherClient(TeacherClient):
         return box[0]
 
     async def _agenerate(self, requests: list[TeacherRequest]) -> list[TeacherResult]:
-        from openai import AsyncOpenAI
-
         limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
-        http = httpx.AsyncClient(limits=limits, timeout=self.timeout_s)
-        client = AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, max_retries=0, timeout=self.timeout_s, http_client=http)
+        headers = {"Authorization": f"Bearer {self.api_key}"}
         sem = asyncio.Semaphore(self.max_concurrency)
-        try:
-            return list(await asyncio.gather(*(self._one(client, sem, r) for r in requests)))
-        finally:
-            await client.close()
+        async with httpx.AsyncClient(base_url=self.base_url, headers=headers, limits=limits, timeout=self.timeout_s,
+                                     verify=_tls_context()) as http:
+            return list(await asyncio.gather(*(self._one(http, sem, r) for r in requests)))
 
     def _body(self, req: TeacherRequest) -> dict:
-        kwargs: dict = {
+        """The JSON body of one ``POST /chat/completions``."""
+        body: dict = {
             "model": self.model,
             "messages": req.messages,
             "temperature": req.sampling.temperature,
@@ -155,40 +163,48 @@ class ServerTeacherClient(TeacherClient):
             "max_tokens": req.sampling.max_tokens,
         }
         if req.sampling.seed is not None:
-            kwargs["seed"] = req.sampling.seed
+            body["seed"] = req.sampling.seed
         schema = schema_of(req.output_model)
         if schema is not None:
             if self.structured == "response_format":
-                kwargs["response_format"] = {"type": "json_schema", "json_schema": {"name": req.output_model.__name__, "schema": schema}}
+                body["response_format"] = {"type": "json_schema", "json_schema": {"name": req.output_model.__name__, "schema": schema}}
             else:
-                kwargs["extra_body"] = {"structured_outputs": {"json": schema}}
-        return kwargs
+                body["structured_outputs"] = {"json": schema}
+        return body
 
-    async def _one(self, client, sem: asyncio.Semaphore, req: TeacherRequest) -> TeacherResult:
-        import openai
+    async def _post(self, http: httpx.AsyncClient, body: dict) -> tuple[dict | None, str | None, str]:
+        """One chat completion: ``(response JSON, None, "")`` or ``(None, retry kind | "request", detail)``."""
+        try:
+            r = await http.post("/chat/completions", json=body)
+        except httpx.TimeoutException as exc:
+            return None, "timeout", f"timeout after {self.timeout_s}s ({type(exc).__name__})"
+        except httpx.TransportError as exc:
+            return None, "connection", f"cannot reach {self.base_url} ({type(exc).__name__}: {exc})"
+        if r.status_code >= 500 or r.status_code == 429:
+            return None, "server", f"HTTP {r.status_code}: {r.text[:300]}"
+        if r.status_code >= 400:  # a request the server will never accept (e.g. prompt too long)
+            return None, "request", f"HTTP {r.status_code}: {r.text[:500]}"
+        try:
+            data = r.json()
+            data["choices"][0]["message"]
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            return None, "server", f"malformed response ({type(exc).__name__}): {r.text[:300]}"
+        return data, None, ""
 
+    async def _one(self, http: httpx.AsyncClient, sem: asyncio.Semaphore, req: TeacherRequest) -> TeacherResult:
         res = TeacherResult(prompt_hash=req.prompt_hash(self.model))
         delays = backoff_delays(self.max_retries, self.backoff_s, self.max_backoff_s, rng=self._rng)
         transport_fails = invalid_fails = 0
         body = self._body(req)
         while True:
             res.attempts += 1
-            retry_kind = None
             async with sem:
                 self.count("requests_sent")
-                try:
-                    resp = await client.chat.completions.create(**body)
-                except openai.APITimeoutError as exc:
-                    retry_kind, detail = "timeout", f"timeout after {self.timeout_s}s ({exc})"
-                except openai.APIConnectionError as exc:
-                    retry_kind, detail = "connection", f"cannot reach {self.base_url} ({exc.__cause__ or exc})"
-                except openai.APIStatusError as exc:
-                    if exc.status_code >= 500 or exc.status_code == 429:
-                        retry_kind, detail = "server", f"HTTP {exc.status_code}: {str(exc)[:300]}"
-                    else:  # a request the server will never accept (e.g. prompt too long)
-                        self.count("errors_request")
-                        res.error = f"request: HTTP {exc.status_code}: {str(exc)[:500]}"
-                        return res
+                data, retry_kind, detail = await self._post(http, body)
+            if retry_kind == "request":
+                self.count("errors_request")
+                res.error = f"request: {detail}"
+                return res
             if retry_kind is not None:
                 self.count(f"errors_{retry_kind}")
                 res.error = f"{retry_kind}: {detail}"
@@ -199,17 +215,17 @@ class ServerTeacherClient(TeacherClient):
                 transport_fails += 1
                 self.count("retries")
                 continue
-            choice = resp.choices[0]
-            res.raw = choice.message.content or ""
-            res.finish_reason = choice.finish_reason
-            res.completion_tokens = getattr(resp.usage, "completion_tokens", 0) or 0
+            choice = data["choices"][0]
+            res.raw = choice["message"].get("content") or ""
+            res.finish_reason = choice.get("finish_reason")
+            res.completion_tokens = int((data.get("usage") or {}).get("completion_tokens") or 0)
             self.count("completion_tokens", res.completion_tokens)
             parsed, err = validate_answer(res.raw, req)
             if err is None:
                 res.parsed, res.error = parsed, None
                 self.count("ok")
                 return res
-            if choice.finish_reason == "length":
+            if res.finish_reason == "length":
                 err += " (answer cut at max_tokens)"
             self.count("errors_invalid")
             res.error = err
