@@ -1,0 +1,212 @@
+"""Benchmark: synthesis rows/s and tokens/s through both teacher paths vs raw ``vllm.LLM.generate``.
+
+On the same ``--n`` seeds (so the same chat prompts), each with a cold response cache:
+
+* ``server``: a real vLLM OpenAI-compatible server subprocess on 127.0.0.1 (started and warmed up
+  with a few short requests outside the timing, like a long-lived ``vllm serve``), then
+  :func:`generators.synthesize.run_synthesis` with the client the pipeline builds from
+  ``synthesis.teacher`` (``mode: server``);
+* ``ray``: :func:`run_synthesis` with ``mode: engine``, ``engine_backend: ray`` -- one Ray Data
+  ``ray.data.llm`` vLLM processor job, which starts its engine inside the job (Ray itself is
+  started outside the timing);
+* ``raw`` (the baseline, same run): one in-process ``vllm.LLM`` with the same engine arguments,
+  ``generate`` on the same prompts rendered with the model's chat template, same sampling
+  (temperature, top_p, max_tokens). ``init_s`` is its engine start, ``gen_s`` one warm
+  ``generate`` of every prompt (after the same untimed warm-up prompts as the server's).
+
+``ratio`` = pipeline tokens/s / raw tokens/s. The server path is compared with the warm raw
+``generate`` (the server's start is not timed either); the Ray path starts an engine on every job,
+so it is compared with raw engine start + warm ``generate`` (``ratio_vs_warm_generate`` is also
+given). The synthesis templates are free text (no JSON schema), so neither side does guided
+decoding. Prints ONE JSON line on stdout (logs go to stderr). The defaults finish in about 4
+minutes on 2 cores (the Ray path's fixed start-up is most of it):
+
+    .venv/bin/python benchmarks/bench_synthesis.py --n 64 --max-tokens 128
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pyarrow as pa
+
+ENV = {"HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "VLLM_HOST_IP": "127.0.0.1"}
+KV_BYTES = 128 * 2**20
+MAX_MODEL_LEN = 2048
+WARMUP = [f"warm up {i}" for i in range(8)]  # untimed short prompts, the same for the server and the raw engine
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _seeds(n: int) -> pa.Table:
+    from curator.schema import EDU_SCORE, ID, TEXT
+
+    topics = ["photosynthesis", "plate tectonics", "prime numbers", "the water cycle", "Newton's laws", "cell division", "fractions", "electric circuits"]
+    texts = [f"An introduction to {topics[i % len(topics)]}, part {i}: key ideas, definitions and a worked example." for i in range(n)]
+    return pa.table({ID: [f"b{i}" for i in range(n)], TEXT: texts, EDU_SCORE: pa.array([3.0 + (i % 5) * 0.5 for i in range(n)], pa.float32())})
+
+
+def _settings(args, teacher: dict):
+    from curator.settings import SynthesisSettings
+
+    base = {"max_tokens": args.max_tokens, "temperature": args.temperature, "top_p": 1.0, "per_request_seed": False}
+    return SynthesisSettings(num_samples=args.n, seed=0, min_output_chars=1, teacher={**base, **teacher})
+
+
+def _path_figures(wall_s: float, stats: dict) -> dict:
+    tokens = int(stats.get("teacher", {}).get("completion_tokens", 0))
+    return {"rows": stats["rows"], "failed": stats["failed"], "wall_s": round(wall_s, 3), "tokens": tokens,
+            "rows_s": round(stats["rows"] / wall_s, 2), "tok_s": round(tokens / wall_s, 1),
+            "retries": int(stats.get("teacher", {}).get("retries", 0)), "errors": stats.get("errors", [])[:3]}
+
+
+def run_server(args, model: str, seeds: pa.Table, work: Path) -> dict:
+    from generators.synthesize import run_synthesis
+
+    port = _port()
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model, "--served-model-name", "teacher",
+           "--host", "127.0.0.1", "--port", str(port), "--enforce-eager", "--dtype", "float32", "--kv-cache-memory-bytes", str(KV_BYTES),
+           "--max-model-len", str(MAX_MODEL_LEN), "--structured-outputs-config", '{"backend": "guidance", "disable_any_whitespace": true}']
+    log = open(work / "server.log", "wb")
+    proc = subprocess.Popen(cmd, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    teacher = {"mode": "server", "base_url": f"http://127.0.0.1:{port}/v1", "timeout_s": 300}
+    if args.concurrency:
+        teacher["max_concurrency"] = args.concurrency
+    settings = _settings(args, teacher)
+    try:
+        deadline = time.time() + 300
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise SystemExit(f"server failed to start; see {work / 'server.log'}")
+            time.sleep(1)
+        # warm-up outside the timing (a long-lived server has served requests before): the same
+        # WARMUP short prompts, all at once, that the raw engine gets
+        import asyncio
+
+        async def _warm() -> None:
+            async with httpx.AsyncClient(timeout=120) as c:
+                rs = await asyncio.gather(*(c.post(f"http://127.0.0.1:{port}/v1/chat/completions", json={
+                    "model": "teacher", "messages": [{"role": "user", "content": m}], "max_tokens": 8}) for m in WARMUP))
+                for r in rs:
+                    r.raise_for_status()
+
+        asyncio.run(_warm())
+        t0 = time.perf_counter()
+        _, stats = run_synthesis(seeds, settings, work / "cache_server")
+        wall = time.perf_counter() - t0
+    finally:
+        os.killpg(proc.pid, 9)
+        proc.wait()
+    out = _path_figures(wall, stats)
+    out["max_concurrency"] = settings.teacher.max_concurrency
+    return out
+
+
+def run_ray(args, model: str, seeds: pa.Table, work: Path) -> dict:
+    import ray
+
+    from generators.synthesize import run_synthesis
+
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+    try:
+        from ray.data import DataContext
+
+        DataContext.get_current().enable_progress_bars = False
+        settings = _settings(args, {"mode": "engine", "engine_backend": "ray", "model": model, "engine_max_model_len": MAX_MODEL_LEN,
+                                    "engine_kv_cache_bytes": KV_BYTES})
+        t0 = time.perf_counter()
+        _, stats = run_synthesis(seeds, settings, work / "cache_ray")
+        wall = time.perf_counter() - t0
+    finally:
+        ray.shutdown()
+    return _path_figures(wall, stats)
+
+
+def run_raw(args, model: str, seeds: pa.Table) -> dict:
+    from vllm import LLM, SamplingParams
+
+    from generators.engine_client import engine_kwargs_for
+    from generators.synthesize import build_request, plan_jobs
+
+    settings = _settings(args, {})
+    reqs = [build_request(j, settings) for j in plan_jobs(seeds, settings)]
+    t0 = time.perf_counter()
+    llm = LLM(model=model, **engine_kwargs_for(None, KV_BYTES, MAX_MODEL_LEN))
+    init_s = time.perf_counter() - t0
+    tok = llm.get_tokenizer()
+    sp = SamplingParams(temperature=settings.teacher.temperature, top_p=settings.teacher.top_p, max_tokens=settings.teacher.max_tokens)
+    llm.generate([tok.apply_chat_template([{"role": "user", "content": m}], tokenize=False, add_generation_prompt=True) for m in WARMUP],
+                 SamplingParams(max_tokens=8), use_tqdm=False)
+    t0 = time.perf_counter()
+    prompts = [tok.apply_chat_template(r.messages, tokenize=False, add_generation_prompt=True) for r in reqs]
+    outs = llm.generate(prompts, sp, use_tqdm=False)
+    gen_s = time.perf_counter() - t0
+    tokens = sum(len(o.outputs[0].token_ids) for o in outs)
+    rows = sum(1 for o in outs if o.outputs[0].text.strip())
+    return {"rows": rows, "init_s": round(init_s, 3), "gen_s": round(gen_s, 3), "tokens": tokens,
+            "rows_s": round(rows / gen_s, 2), "tok_s": round(tokens / gen_s, 1), "tok_s_with_init": round(tokens / (init_s + gen_s), 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=None, help="model dir (default: build the tiny random-weight model)")
+    ap.add_argument("--n", type=int, default=64, help="seeds = synthetic rows requested")
+    ap.add_argument("--max-tokens", type=int, default=128)
+    ap.add_argument("--temperature", type=float, default=0.7)
+    ap.add_argument("--concurrency", type=int, default=None, help="server path max_concurrency (default: synthesis.teacher's)")
+    ap.add_argument("--paths", default="server,ray", help="comma list of server, ray")
+    args = ap.parse_args()
+    paths = [p for p in args.paths.split(",") if p]
+    # vLLM and Ray log to stdout (engine subprocesses inherit it): send all that to stderr so that
+    # stdout carries only the JSON line.
+    json_out = os.fdopen(os.dup(1), "w")
+    sys.stdout.flush()
+    os.dup2(2, 1)
+    os.environ.update(ENV)
+    work = Path(tempfile.mkdtemp(prefix="bench_synthesis_"))
+    os.environ.setdefault("VLLM_CACHE_ROOT", str(work / "vllm_cache"))
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(work / "inductor"))
+    model = args.model
+    if not model:  # built in a child process: torch/tokenizers thread pools stay out of this one
+        model = str(work / "tiny")
+        subprocess.run([sys.executable, "-c", "import sys; from generators.tiny_model import build_tiny_model; build_tiny_model(sys.argv[1])", model],
+                       check=True, stdout=sys.stderr)
+    seeds = _seeds(args.n)
+    t_all = time.perf_counter()
+    result: dict = {"bench": "synthesis", "n": args.n, "max_tokens": args.max_tokens, "temperature": args.temperature}
+    if "server" in paths:
+        result["server"] = run_server(args, model, seeds, work)
+    if "ray" in paths:
+        result["ray"] = run_ray(args, model, seeds, work)
+    raw = result["raw"] = run_raw(args, model, seeds)
+    if "server" in paths:
+        result["server"]["ratio"] = round(result["server"]["tok_s"] / raw["tok_s"], 3)
+    if "ray" in paths:
+        result["ray"]["ratio"] = round(result["ray"]["tok_s"] / raw["tok_s_with_init"], 3)
+        result["ray"]["ratio_vs_warm_generate"] = round(result["ray"]["tok_s"] / raw["tok_s"], 3)
+    result["total_s"] = round(time.perf_counter() - t_all, 1)
+    result["baseline"] = ("vllm.LLM.generate in-process on the same chat prompts and sampling, this run; "
+                          "server vs warm generate, ray vs engine start + warm generate")
+    print(json.dumps(result), file=json_out, flush=True)
+
+
+if __name__ == "__main__":
+    main()
