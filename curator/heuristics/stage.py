@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curator import schema as S
-from curator.heuristics.rules import failed_rules
+from curator.heuristics.rules import batch_text_stats, failed_rules_of
 from curator.settings import HeuristicSettings
 from curator.stage import Resources, Stage
 
@@ -30,11 +30,13 @@ class HeuristicStage(Stage):
         texts = batch.column(S.TEXT).to_pylist()
         cfg = self.settings
         if cfg.enabled:
-            flags = [failed_rules(t, cfg, self.first_only) for t in texts]
+            stats = batch_text_stats(texts, cfg, batch.column(S.TEXT))
+            flags = [failed_rules_of(s, cfg, self.first_only) for s in stats]
+            n_words = pa.array([s.n_words for s in stats], type=pa.int64())
         else:
             flags = [[] for _ in texts]
+            n_words = pa.array([len(t.split()) for t in texts], type=pa.int64())
         n_chars = pc.utf8_length(batch.column(S.TEXT)).cast(pa.int64())
-        n_words = pa.array([len(t.split()) for t in texts], type=pa.int64())
         out = batch
         for name, arr in ((S.N_CHARS, n_chars), (S.N_WORDS, n_words), (S.HEURISTIC_FLAGS, pa.array(flags, type=pa.list_(pa.string())))):
             if name in out.column_names:

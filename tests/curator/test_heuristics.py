@@ -106,3 +106,50 @@ def test_repetition_rules_equal_the_plain_definitions(seed):
             cfg_dup = HeuristicSettings(max_top_ngram_ratio=None, max_duplicate_ngram_ratio={n: limit})
             assert RULES["top_ngram_repetition"](stats, cfg_top) == (top > limit), (seed, n, limit, top)
             assert RULES["duplicate_ngram_repetition"](stats, cfg_dup) == (dup > limit), (seed, n, limit, dup)
+
+
+# ---- the batch path (HeuristicStage) computes the same values as one document at a time
+
+
+def _random_batch(seed: int) -> list[str]:
+    import random
+
+    rng = random.Random(seed)
+    seps = [" ", "  ", "\n", "\t", "\u00a0", "\u3000", "\x1c", "\n\n"]
+    pool = ["a", "bb", "ccc", "the", "The", "Dog.", "dog", "...", "'", "ΑΣ", "Σ", "İx", "#", "- x", "12", "x_y"]
+    texts = ["", " ", "word", "two words", "\n\n"]
+    for _ in range(30):
+        vocab = [rng.choice(pool) + str(i % 3) * rng.randint(0, 1) for i in range(rng.randint(1, 12))]
+        n = rng.choice([0, 1, 2, 3, 4, 5, 9, 10, 11, 40, 300])
+        texts.append("".join(rng.choice(vocab) + rng.choice(seps) for _ in range(n)))
+    rng.shuffle(texts)
+    return texts
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_batch_stats_equal_the_plain_definitions_and_single_documents(seed):
+    from curator.heuristics.rules import TextStats, batch_text_stats
+
+    texts = _random_batch(seed)
+    ns = {n: 0.5 for n in range(1, 11)}
+    cfg = HeuristicSettings(max_top_ngram_ratio=ns, max_duplicate_ngram_ratio=ns)
+    for text, batch in zip(texts, batch_text_stats(texts, cfg)):
+        one = TextStats(text)
+        assert (batch.n_words, batch.sum_word_len, batch.n_alpha_words, batch.n_stop_words) == (
+            len(one.words), sum(map(len, one.words)), one.n_alpha_words, sum(w in {"the", "be", "to", "of", "and", "that", "have", "with"} for w in one.lower_words)
+        )
+        for n in ns:
+            top, dup = batch.top_ngram_ratios[n], batch.dup_ngram_ratios[n]
+            assert top == one.top_ngram_ratio(n) and dup == one.dup_ngram_ratio(n), (text, n)
+            assert max(top, 0.0) == _plain_top(one.lower_words, n), (text, n)
+            assert max(dup, 0.0) == _plain_dup(one.lower_words, n), (text, n)
+
+
+@pytest.mark.parametrize("first_only", [True, False])
+def test_stage_flags_equal_failed_rules_per_text(first_only):
+    texts = [t for seed in range(6) for t in _random_batch(seed)] + [CLEAN, *[t for t in CASES.values() if t]]
+    table = pa.table({S.TEXT: texts})
+    for cfg in (CFG, HeuristicSettings(min_words=2, min_stop_words=0, max_top_ngram_ratio={1: 0.1, 3: 0.05}, max_duplicate_ngram_ratio={2: -1.0, 12: 0.0})):
+        out = HeuristicStage(settings=cfg, first_only=first_only)(table)
+        assert out.column(S.HEURISTIC_FLAGS).to_pylist() == [failed_rules(t, cfg, first_only) for t in texts]
+        assert out.column(S.N_WORDS).to_pylist() == [len(t.split()) for t in texts]
