@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from itertools import chain
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -75,76 +76,23 @@ class TextStats:
     def dup_ngram_ratios(self) -> dict[int, float]:
         return {}
 
-    @cached_property
-    def word_chars(self) -> np.ndarray:
-        """Characters of each lower-cased, stripped word."""
-        return np.fromiter(map(len, self.lower_words), dtype=np.int64, count=self.n_words)
-
-    @cached_property
-    def cum_chars(self) -> np.ndarray:
-        return np.concatenate(([0], np.cumsum(self.word_chars)))
-
-    @cached_property
-    def total_chars(self) -> int:
-        return int(self.cum_chars[-1])
-
-    @cached_property
-    def _ngram_cache(self) -> dict[int, np.ndarray]:
-        words = self.lower_words
-        vocab = {w: i for i, w in enumerate(dict.fromkeys(words))}
-        codes = np.fromiter(map(vocab.__getitem__, words), dtype=np.int64, count=len(words))
-        return {1: codes}
-
-    def ngram_ids(self, n: int) -> np.ndarray:
-        """Dense ids of the word n-grams at each start position (equal ids = equal n-grams, exactly).
-
-        Built up from (n-1)-gram ids: the pair (id of the (n-1)-gram at i, word i+n-1) numbered by
-        ``np.unique``, so no hashing and no collisions.
-        """
-        cache = self._ngram_cache
-        k = max(m for m in cache if m <= n)
-        ids, codes = cache[k], cache[1]
-        width = max(int(codes.max()) + 1, 1) if len(codes) else 1
-        while k < n:
-            k += 1
-            ids = np.unique(ids[:-1] * width + codes[k - 1 :], return_inverse=True)[1].astype(np.int64)
-            cache[k] = ids
-        return ids
-
     def top_ngram_ratio(self, n: int) -> float:
         """Characters of the most frequent n-gram times its count over all word characters.
 
         ``-inf`` when the rule does not look at ``n`` (no characters, fewer than ``n`` words, or no
         n-gram seen twice). Ties go to the n-gram seen first (as ``Counter.most_common`` does).
+        Filled by :func:`batch_text_stats`; a document measured alone runs the same code as a batch of one.
         """
         cache = self.top_ngram_ratios
         if n not in cache:
-            cache[n] = -np.inf
-            total = self.total_chars
-            if total and self.n_words >= n:
-                ids = self.ngram_ids(n)
-                counts = np.bincount(ids)
-                top = int(counts.max())
-                if top >= 2:
-                    first = int(np.argmax(counts[ids] == top))  # earliest position of a most frequent n-gram
-                    cache[n] = float((self.cum_chars[first + n] - self.cum_chars[first]) * top / total)
+            cache[n] = _measure_texts([self.text], {n}, set())[0].top_ngram_ratios[n] if n >= 1 else -np.inf
         return cache[n]
 
     def dup_ngram_ratio(self, n: int) -> float:
         """Characters inside n-grams that occur more than once over all word characters (``-inf``: not looked at)."""
         cache = self.dup_ngram_ratios
         if n not in cache:
-            cache[n] = -np.inf
-            total = self.total_chars
-            if total and self.n_words >= n:
-                ids = self.ngram_ids(n)
-                starts = np.nonzero(np.bincount(ids)[ids] > 1)[0]
-                if len(starts):
-                    edge = np.zeros(self.n_words + 1, dtype=np.int32)
-                    edge[starts] += 1
-                    edge[starts + n] -= 1
-                    covered = np.cumsum(edge[:-1]) > 0
-                    cache[n] = int(self.word_chars[covered].sum()) / total
+            cache[n] = _measure_texts([self.text], set(), {n})[0].dup_ngram_ratios[n] if n >= 1 else -np.inf
         return cache[n]
 
 
@@ -268,12 +216,7 @@ def failed_rules_of(stats: TextStats, cfg: HeuristicSettings, first_only: bool =
 
 def failed_rules(text: str, cfg: HeuristicSettings, first_only: bool = False) -> list[str]:
     """Names of the rules ``text`` fails, in rule order."""
-    return failed_rules_of(TextStats(text), cfg, first_only)
-
-
-def failed_rules_batch(texts: Sequence[str], cfg: HeuristicSettings, first_only: bool = False) -> list[list[str]]:
-    """:func:`failed_rules` for each text (the same lists), measured as one batch."""
-    return [failed_rules_of(s, cfg, first_only) for s in batch_text_stats(texts, cfg)]
+    return failed_rules_of(batch_text_stats([text], cfg)[0], cfg, first_only)
 
 
 _CHUNK = 32_768  # positions per hash table: small tables stay in cache (~2.5x faster than one big one)
@@ -309,12 +252,19 @@ def _factorize_by_doc(keys: np.ndarray, docs: np.ndarray) -> np.ndarray:
     return out
 
 
-def batch_text_stats(texts: Sequence[str], cfg: HeuristicSettings, arrow: pa.Array | pa.ChunkedArray | None = None) -> list[TextStats]:
+def batch_text_stats(texts: Sequence[str], cfg: HeuristicSettings) -> list[TextStats]:
+    """One :class:`TextStats` per text with the per-word counts and the repetition ratios of ``cfg``'s
+    n-gram sizes filled in (see :func:`_measure_texts`)."""
+    top_ns = {n for n in (cfg.max_top_ngram_ratio or {}) if n >= 1}
+    dup_ns = {n for n in (cfg.max_duplicate_ngram_ratio or {}) if n >= 1}
+    return _measure_texts(texts, top_ns, dup_ns)
+
+
+def _measure_texts(texts: Sequence[str], top_ns: set[int], dup_ns: set[int]) -> list[TextStats]:
     """One :class:`TextStats` per text with the per-word counts and the repetition ratios filled in.
 
-    ``arrow``, when given, is the same texts as an Arrow string array (saves converting them).
-    The words are split by Arrow (``utf8_split_whitespace`` splits on exactly the characters
-    ``str.split`` does; it only adds empty words at the ends, which are dropped) and dictionary
+    The words are split by ``str.split`` (as :attr:`TextStats.words`; pyarrow 26's
+    ``utf8_split_whitespace`` sometimes keeps a text's final newline on its last word) and dictionary
     encoded once for the batch; each distinct token is measured, lower-cased and stripped once
     (lower-casing a token alone equals lower-casing the whole text: no whitespace character is
     cased or case-ignorable, the only context ``str.lower`` looks at).
@@ -325,22 +275,14 @@ def batch_text_stats(texts: Sequence[str], cfg: HeuristicSettings, arrow: pa.Arr
     seen once, and only repeated n-grams matter to either rule, so each ``n`` only numbers the
     positions whose (n-1)-gram repeats.
     """
-    import pyarrow.compute as pc
-
     n_docs = len(texts)
     stats = [TextStats(t) for t in texts]
-    if arrow is None:
-        arrow = pa.array(texts, type=pa.large_string())
-    elif isinstance(arrow, pa.ChunkedArray):
-        arrow = arrow.cast(pa.large_string()).combine_chunks()
-    split = pc.utf8_split_whitespace(arrow)
-    tokens = pc.list_flatten(split)
-    keep = pc.greater(pc.utf8_length(tokens), 0)
-    doc_of = pc.list_parent_indices(split).filter(keep).to_numpy().astype(np.int64, copy=False)
-    encoded = tokens.filter(keep).dictionary_encode()
+    split = [t.split() for t in texts]
+    counts = np.fromiter(map(len, split), dtype=np.int64, count=n_docs)
+    doc_of = np.repeat(np.arange(n_docs, dtype=np.int64), counts)
+    encoded = pa.array(list(chain.from_iterable(split)), type=pa.large_string()).dictionary_encode()
     tok_codes = encoded.indices.to_numpy().astype(np.int64, copy=False)
     vocab_raw = encoded.dictionary.to_pylist()
-    counts = np.bincount(doc_of, minlength=n_docs)
     offsets = np.zeros(n_docs + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     n_pos = int(offsets[-1])
@@ -357,13 +299,16 @@ def batch_text_stats(texts: Sequence[str], cfg: HeuristicSettings, arrow: pa.Arr
     n_alpha = _segment_sums(tok_alpha[tok_codes], offsets)
     n_stop = _segment_sums(tok_stop[tok_codes], offsets)
     for i, st in enumerate(stats):
-        st.__dict__.update(n_words=int(counts[i]), sum_word_len=int(sum_len[i]), n_alpha_words=int(n_alpha[i]), n_stop_words=int(n_stop[i]))
+        st.__dict__.update(words=split[i], n_words=int(counts[i]), sum_word_len=int(sum_len[i]), n_alpha_words=int(n_alpha[i]), n_stop_words=int(n_stop[i]))
 
-    top_ns = {n for n in (cfg.max_top_ngram_ratio or {}) if n >= 1}
-    dup_ns = {n for n in (cfg.max_duplicate_ngram_ratio or {}) if n >= 1}
     vocab = max(len(low_index), 1)
-    if not (top_ns or dup_ns) or (n_pos + n_docs + 1) * vocab >= 2**62:
-        return stats  # nothing to count, or ids could overflow: each document counts lazily on its own
+    if not (top_ns or dup_ns):
+        return stats
+    if (n_pos + n_docs + 1) * vocab >= 2**62:  # n-gram ids could overflow int64: measure the halves
+        if n_docs == 1:  # >= 2**31 words in one document; ingest's size limit quarantines far less
+            raise ValueError(f"document too large to measure: {n_pos} words")
+        half = n_docs // 2
+        return _measure_texts(texts[:half], top_ns, dup_ns) + _measure_texts(texts[half:], top_ns, dup_ns)
     word = low_of_tok[tok_codes]  # lower-cased stripped word code per position
     chars = low_len[word]
     cum = np.zeros(n_pos + 1, dtype=np.int64)

@@ -30,7 +30,7 @@ class HeuristicStage(Stage):
         texts = batch.column(S.TEXT).to_pylist()
         cfg = self.settings
         if cfg.enabled:
-            stats = batch_text_stats(texts, cfg, batch.column(S.TEXT))
+            stats = batch_text_stats(texts, cfg)
             flags = [failed_rules_of(s, cfg, self.first_only) for s in stats]
             n_words = pa.array([s.n_words for s in stats], type=pa.int64())
         else:
