@@ -341,7 +341,7 @@ def _measure_annotate(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.
     scorer._ready = True
     _, m_warm = _measure(lambda t=table: scorer(t.slice(0, 8)))  # first predictions pay one-off costs
     table, m_s = _measure(lambda t=table: scorer(t), memory=True)
-    w, m_w = _write_cost(table, cfg, tmp)
+    w, _ = _write_cost(table, cfg, tmp)
     return table, {
         "in": n, "out": n, "seconds": m_h.wall + m_t.wall + m_s.wall + w, "fixed": m_load.wall + m_warm.wall,
         "py_peak": max(m_h.py_peak, m_s.py_peak), "model_bytes": model_bytes, "batch": cfg.classifier.batch_size,
