@@ -134,7 +134,7 @@ class TeacherSettings(_Section):
     base_url: str = "http://127.0.0.1:8000/v1"
     model: str = Field("", description="Served model name (server; empty: the server's first model) or model path/id (engine).")
     api_key_env: str = Field("EDU_CURATOR_TEACHER_API_KEY", description="Environment variable holding the API key (never put the key in YAML).")
-    max_concurrency: int = Field(64, gt=0, description="Requests in flight at once (server mode); the server batches them, so fewer than its batch size wastes it.")
+    max_concurrency: int = Field(256, gt=0, description="Requests in flight at once (server mode); the server batches them, so fewer than its `--max-num-seqs` wastes it (vLLM's default on CPU and most GPUs: 256).")
     timeout_s: float = Field(120.0, gt=0, description="Per-request timeout (server mode).")
     max_retries: int = Field(4, ge=0, description="Retries after a transport fault: connection refused, timeout, HTTP 5xx/429.")
     max_invalid_retries: int = Field(2, ge=0, description="Retries after an answer that fails JSON/schema validation.")

@@ -63,7 +63,7 @@ class ServerTeacherClient(TeacherClient):
         base_url: str,
         model: str = "",
         api_key: str | None = None,
-        max_concurrency: int = 64,
+        max_concurrency: int = 256,
         timeout_s: float = 120.0,
         max_retries: int = 4,
         max_invalid_retries: int = 2,
