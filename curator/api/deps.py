@@ -2,6 +2,10 @@
 
 Everything lives on ``app.state`` (set by :func:`curator.api.app.create_app`), so tests can build
 apps with their own settings and ``app.dependency_overrides`` still works.
+
+They are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in its thread pool, a
+thread hop per dependency per request (with four of them, the server spent ~3x the model's CPU per
+32-document request, measured with ``benchmarks/bench_api.py``'s load).
 """
 
 from __future__ import annotations
@@ -18,19 +22,19 @@ from curator.api.settings import ApiSettings
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <key>` when the server has an API key.")
 
 
-def get_settings(request: Request) -> ApiSettings:
+async def get_settings(request: Request) -> ApiSettings:
     return request.app.state.settings
 
 
-def get_registry(request: Request) -> ModelRegistry:
+async def get_registry(request: Request) -> ModelRegistry:
     return request.app.state.registry
 
 
-def get_metrics(request: Request) -> ApiMetrics:
+async def get_metrics(request: Request) -> ApiMetrics:
     return request.app.state.metrics
 
 
-def require_api_key(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
+async def require_api_key(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
     """401 unless the server has no key or the request carries ``Authorization: Bearer <key>``.
 
     The comparison is constant-time (:func:`hmac.compare_digest` on bytes).
