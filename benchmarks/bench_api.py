@@ -5,14 +5,15 @@ Starts `curator serve` (a real uvicorn subprocess on 127.0.0.1) for each configu
 ~2 KB English documents (../shared/data/web/gensim_test_corpora.jsonl, or generated text when it is
 missing), and measures the bare model's ``predict`` on the same batches in this process. The load
 generator is a minimal asyncio HTTP/1.1 client (lighter than httpx), because it shares the machine's
-cores with the server. Bounded: at most ``--requests`` requests or ``--seconds`` per configuration.
+cores with the server. Bare and served are measured in ``--rounds`` alternating slices (the clients
+idle during the bare ones), because this machine's speed drifts by tens of percent within minutes.
+Bounded: at most ``--requests`` requests and about ``--seconds`` of each side per configuration.
 
 Prints ONE JSON line: the best configuration's docs/s, p50/p99 latency (ms), and
-``ratio`` = served docs/s / bare predict docs/s (measured in this process right before that
-configuration, on the same 32-document batches, because the machine is shared), plus every
-configuration's figures.
+``ratio`` = served docs/s / bare predict docs/s (one process, the same 32-document batches, in the
+slices between that configuration's), plus every configuration's figures.
 
-    .venv/bin/python benchmarks/bench_api.py [--model default|DIR] [--requests 1500] [--seconds 20]
+    .venv/bin/python benchmarks/bench_api.py [--model default|DIR] [--requests 20000] [--seconds 15] [--rounds 10]
 """
 
 from __future__ import annotations
@@ -66,25 +67,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def bare_predict(model_spec: str, batches: list[list[str]], seconds: float) -> float:
-    """docs/s of ``predict`` called on each request batch, one after another, in this process."""
-    from classifiers import load_classifier
-
-    clf = load_classifier(model_spec)
-    clf.predict(batches[0])
-    best = 0.0
-    for _ in range(3):  # best of 3 passes (shared, noisy machine)
-        t0 = time.perf_counter()
-        n = 0
-        for b in batches:
-            clf.predict(b)
-            n += len(b)
-            if time.perf_counter() - t0 > seconds:
-                break
-        best = max(best, n / (time.perf_counter() - t0))
-    return best
-
-
 async def _client(port: int, requests: list[bytes], deadline: float, lat: list[float], check: list[bytes]) -> int:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     done = 0
@@ -112,30 +94,71 @@ async def _client(port: int, requests: list[bytes], deadline: float, lat: list[f
     return done
 
 
-async def drive(port: int, bodies: list[bytes], n_requests: int, seconds: float) -> dict:
+class BarePredict:
+    """The baseline: the bare model's ``predict`` on the request batches, one after another, in this process."""
+
+    def __init__(self, model_spec: str, batches: list[list[str]]) -> None:
+        from classifiers import load_classifier
+
+        self.clf = load_classifier(model_spec)
+        self.batches = batches
+        self.clf.predict(batches[0])
+        self._i = 0
+
+    def run(self, seconds: float) -> tuple[int, float]:
+        """Predict for about ``seconds``: ``(documents, elapsed seconds)``."""
+        t0 = time.perf_counter()
+        n = 0
+        while time.perf_counter() - t0 < seconds:
+            b = self.batches[self._i % len(self.batches)]
+            self._i += 1
+            self.clf.predict(b)
+            n += len(b)
+        return n, time.perf_counter() - t0
+
+
+async def drive(port: int, bodies: list[bytes], n_requests: int, seconds: float, bare: BarePredict, rounds: int) -> dict:
+    """Alternate ``rounds`` slices of bare predict and of served load (the clients idle during the
+    bare slices), each about ``seconds / rounds`` long: the machine's speed drifts by tens of percent
+    within minutes, and alternating short slices puts both sides under the same drift."""
     head = "POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n"
     reqs = [head.format(len(b)).encode() + b for b in bodies]
-    per_client = [[reqs[(c + i * CLIENTS) % len(reqs)] for i in range(n_requests // CLIENTS)] for c in range(CLIENTS)]
+    per_round = max(CLIENTS, n_requests // rounds)
     # warm-up (not timed)
-    await asyncio.gather(*(_client(port, r[:3], time.perf_counter() + 30, [], []) for r in per_client))
+    warm = [[reqs[(c + i * CLIENTS) % len(reqs)] for i in range(3)] for c in range(CLIENTS)]
+    await asyncio.gather(*(_client(port, r, time.perf_counter() + 30, [], []) for r in warm))
     lat: list[float] = []
     check: list[bytes] = []
-    t0 = time.perf_counter()
-    counts = await asyncio.gather(*(_client(port, r, t0 + seconds, lat, check) for r in per_client))
-    wall = time.perf_counter() - t0
-    n_req = sum(counts)
+    n_req = 0
+    served_s = 0.0
+    bare_docs = 0
+    bare_s = 0.0
+    slice_s = seconds / rounds
+    for k in range(rounds):
+        d, e = bare.run(slice_s)
+        bare_docs += d
+        bare_s += e
+        per_client = [[reqs[(c + (k * per_round) + i * CLIENTS) % len(reqs)] for i in range(per_round // CLIENTS)] for c in range(CLIENTS)]
+        t0 = time.perf_counter()
+        counts = await asyncio.gather(*(_client(port, r, t0 + slice_s, lat, check) for r in per_client))
+        served_s += time.perf_counter() - t0
+        n_req += sum(counts)
     results = json.loads(check[0])["results"]
     assert len(results) == BATCH and all(0 <= r["edu_score"] <= 5 for r in results)
+    served = n_req * BATCH / served_s
+    near = bare_docs / bare_s
     return {
         "requests": n_req,
-        "docs_per_s": round(n_req * BATCH / wall, 1),
+        "docs_per_s": round(served, 1),
         "p50_ms": round(float(np.percentile(lat, 50)) * 1000, 2),
         "p99_ms": round(float(np.percentile(lat, 99)) * 1000, 2),
-        "wall_s": round(wall, 2),
+        "wall_s": round(served_s, 2),
+        "bare_predict_docs_per_s": round(near, 1),
+        "ratio": round(served / near, 3),
     }
 
 
-def run_config(model: str, workers: int, executor: str, bodies, n_requests: int, seconds: float) -> dict:
+def run_config(model: str, workers: int, executor: str, bodies, n_requests: int, seconds: float, bare: BarePredict, rounds: int) -> dict:
     port = free_port()
     cmd = [sys.executable, "-c", "from curator.cli import main; main()", "serve", "--model", model, "--port", str(port),
            "--workers", str(workers), "--executor", executor, "--log-level", "warning",
@@ -157,7 +180,7 @@ def run_config(model: str, workers: int, executor: str, bodies, n_requests: int,
                 if time.monotonic() > deadline:
                     raise RuntimeError("server not ready in 120 s")
                 time.sleep(0.2)
-            out = asyncio.run(drive(port, bodies, n_requests, seconds))
+            out = asyncio.run(drive(port, bodies, n_requests, seconds, bare, rounds))
             metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
             calls = sum(float(l.rsplit(" ", 1)[1]) for l in metrics.splitlines() if l.startswith("edu_curator_api_model_batch_documents_count"))
             docs = sum(float(l.rsplit(" ", 1)[1]) for l in metrics.splitlines() if l.startswith("edu_curator_api_model_batch_documents_sum"))
@@ -175,23 +198,21 @@ def run_config(model: str, workers: int, executor: str, bodies, n_requests: int,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="default", help="`default` or a model directory")
-    ap.add_argument("--requests", type=int, default=1600, help="requests per configuration (upper bound)")
+    ap.add_argument("--requests", type=int, default=20000, help="requests per configuration (upper bound)")
     ap.add_argument("--seconds", type=float, default=15.0, help="time per configuration (upper bound)")
+    ap.add_argument("--rounds", type=int, default=10, help="alternating bare/served slices per configuration")
     ap.add_argument("--configs", default="1:process,2:process,1:thread,2:thread", help="workers:executor list")
     args = ap.parse_args()
 
     docs = load_docs(BATCH * 64)
     batches = [docs[i : i + BATCH] for i in range(0, len(docs), BATCH)]
     bodies = [json.dumps({"documents": [{"id": str(i), "text": t} for i, t in enumerate(b)]}).encode() for b in batches]
+    bare = BarePredict(args.model, batches)
     configs = []
     for spec in args.configs.split(","):
         w, ex = spec.split(":")
-        near = bare_predict(args.model, batches * 4, seconds=2.0)  # the machine is shared: baseline next to each run
         try:
-            cfg = run_config(args.model, int(w), ex, bodies, args.requests, args.seconds)
-            cfg["bare_predict_docs_per_s"] = round(near, 1)
-            cfg["ratio"] = round(cfg["docs_per_s"] / near, 3)
-            configs.append(cfg)
+            configs.append(run_config(args.model, int(w), ex, bodies, args.requests, args.seconds, bare, args.rounds))
         except Exception as exc:  # report, do not hide
             configs.append({"workers": int(w), "executor": ex, "error": str(exc)[:500]})
     ok = [c for c in configs if "docs_per_s" in c]
