@@ -16,12 +16,15 @@ without free whitespace (xgrammar let control characters into strings on CPU).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from typing import Any
 
 from curator.exceptions import TeacherError
 from generators.base import TeacherClient, TeacherRequest, TeacherResult, schema_of, validate_answer
+
+log = logging.getLogger(__name__)
 
 VLLM_ENV = {"HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "VLLM_HOST_IP": "127.0.0.1"}
 SMALL_STAGE_CPUS = 0.1  # CPU share of Ray Data LLM helper stages (chat template, tokenize, detokenize) on CPU
@@ -69,7 +72,8 @@ def render_chat_prompts(model: str, messages: list[list[dict]]) -> list[str] | N
 
         tok = AutoTokenizer.from_pretrained(model)
         return [tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in messages]
-    except Exception:
+    except Exception as exc:
+        log.info("chat template of %s not applied in the driver (%s: %s); Ray Data's stage renders it", model, type(exc).__name__, exc)
         return None
 
 
