@@ -2,7 +2,7 @@
 
 fastText's ``predict`` holds the GIL for the whole call, so running it in a thread would still stall
 the event loop. :class:`ProcessScorer` runs every model in one child process (spawned, models loaded
-once by the initializer), so the event loop keeps parsing requests while the child computes.
+once), fed over a socket pair by the event loop, which keeps parsing requests while the child computes.
 :class:`ThreadScorer` runs the already loaded classifier in a thread (no extra memory; for tests and
 tiny models).
 
@@ -15,15 +15,20 @@ one merges everything that arrived during the previous call, up to ``max_docs`` 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import multiprocessing
+import pickle
+import socket
+import struct
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
 log = logging.getLogger(__name__)
+_HEADER = struct.Struct("!Q")  # payload length of a message between the server and its scoring process
 
 # --- the child process -------------------------------------------------------------------------------
 _CHILD_MODELS: dict = {}
@@ -38,6 +43,42 @@ def _child_init(specs: dict[str, str]) -> None:
 
 def _child_predict(name: str, texts: list[str]) -> np.ndarray:
     return np.asarray(_CHILD_MODELS[name].predict(texts), dtype=np.float32)
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes | None:
+    buf = bytearray(n)
+    view, got = memoryview(buf), 0
+    while got < n:
+        k = sock.recv_into(view[got:])
+        if k == 0:
+            return None
+        got += k
+    return bytes(buf)
+
+
+def _child_main(sock: socket.socket, specs: dict[str, str]) -> None:
+    """The scoring process: load the models, then answer ``(name, texts)`` requests in order."""
+    init_error = None
+    try:
+        _child_init(specs)
+    except Exception as exc:  # answer every request with it: the server's start-up reports it
+        init_error = f"cannot load the models: {type(exc).__name__}: {exc}"
+    while True:
+        head = _recv_exactly(sock, _HEADER.size)
+        if head is None:  # the server closed its end
+            return
+        payload = _recv_exactly(sock, _HEADER.unpack(head)[0])
+        if payload is None:
+            return
+        name, texts = pickle.loads(payload)
+        try:
+            if init_error is not None:
+                raise RuntimeError(init_error)
+            answer = (True, _child_predict(name, texts))
+        except Exception as exc:  # the server answers 503 for this call only
+            answer = (False, f"{type(exc).__name__}: {exc}")
+        out = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+        sock.sendall(_HEADER.pack(len(out)) + out)
 
 
 # --- scorers -----------------------------------------------------------------------------------------
@@ -63,12 +104,17 @@ class ThreadScorer:
     def alive(self) -> bool:
         return True
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class ProcessScorer:
     """Runs every model in one spawned child process that loads them once (by directory, not pickle).
+
+    The child is fed over a socket pair that the event loop reads and writes itself (asyncio
+    streams: length-prefixed pickles, answered in order), not through ``ProcessPoolExecutor``,
+    whose feeder and result threads cost ~290 us of this process's CPU per call against ~50 us
+    (measured with 32 x 2 KB texts) and contend with the event loop for the GIL.
 
     Args:
         specs: model name -> model directory or ``default`` (what :func:`classifiers.load_classifier` takes).
@@ -76,43 +122,80 @@ class ProcessScorer:
 
     def __init__(self, specs: dict[str, str]) -> None:
         self._specs = dict(specs)
-        self._pool: ProcessPoolExecutor | None = None
+        self._proc = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._pending: collections.deque[asyncio.Future] = collections.deque()
+        self._reader_task: asyncio.Task | None = None
+        self._dead = False
 
-    def _new_pool(self) -> ProcessPoolExecutor:
+    async def _spawn(self) -> None:
         ctx = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_child_init, initargs=(self._specs,))
+        parent, child = socket.socketpair()
+        proc = ctx.Process(target=_child_main, args=(child, self._specs), daemon=True, name="edu-curator-scorer")
+        proc.start()
+        child.close()
+        reader, writer = await asyncio.open_connection(sock=parent)
+        self._proc, self._writer, self._dead = proc, writer, False
+        self._reader_task = asyncio.get_running_loop().create_task(self._read_answers(reader), name="scorer-answers")
+
+    async def _read_answers(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                head = await reader.readexactly(_HEADER.size)
+                payload = await reader.readexactly(_HEADER.unpack(head)[0])
+                ok, value = pickle.loads(payload)
+                fut = self._pending.popleft()
+                if fut.done():
+                    continue
+                if ok:
+                    fut.set_result(value)
+                else:
+                    fut.set_exception(RuntimeError(f"scoring failed in the child: {value}"))
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            pass
+        finally:
+            self._dead = True
+            while self._pending:  # the child died (or was closed): nobody must wait forever
+                fut = self._pending.popleft()
+                if not fut.done():
+                    fut.set_exception(ChildProcessError("scoring process died"))
 
     async def start(self) -> None:
         """Spawn the child and wait until it has loaded every model (one warm-up call each)."""
-        self._pool = self._new_pool()
+        await self._spawn()
         for name in self._specs:
             await self.predict(name, ["warm up"])
 
     async def predict(self, name: str, texts: list[str]) -> np.ndarray:
-        if self._pool is None:
+        if self._writer is None:
             raise RuntimeError("scorer not started")
-        from concurrent.futures.process import BrokenProcessPool
-
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._pool, _child_predict, name, texts)
-        except BrokenProcessPool:
+        if self._dead:
             log.error("scoring process died; starting a new one")
-            old, self._pool = self._pool, self._new_pool()
-            old.shutdown(wait=False, cancel_futures=True)
-            raise
+            self._stop_child()
+            await self._spawn()
+        fut = asyncio.get_running_loop().create_future()
+        payload = pickle.dumps((name, list(texts)), protocol=pickle.HIGHEST_PROTOCOL)
+        self._pending.append(fut)
+        self._writer.write(_HEADER.pack(len(payload)) + payload)
+        return await fut
 
     def alive(self) -> bool:
-        pool = self._pool
-        if pool is None or getattr(pool, "_broken", False):
-            return False
-        procs = getattr(pool, "_processes", None) or {}
-        return all(p.is_alive() for p in procs.values())
+        return self._proc is not None and not self._dead and self._proc.is_alive()
 
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+    def _stop_child(self) -> None:
+        """Close the socket (in the event loop) and end the child."""
+        if self._writer is not None:
+            self._writer.close()
+        if self._reader_task is not None:
+            self._reader_task.cancel()
+        proc = self._proc
+        if proc is not None and proc.is_alive():
+            proc.terminate()
+            proc.join(5)
+
+    async def aclose(self) -> None:
+        self._stop_child()
+        self._proc = None
 
 
 # --- the batcher -------------------------------------------------------------------------------------

@@ -112,4 +112,4 @@ class ModelRegistry:
         for m in self.models.values():
             await m.batcher.stop()
         if self.scorer is not None:
-            await asyncio.to_thread(self.scorer.close)
+            await self.scorer.aclose()

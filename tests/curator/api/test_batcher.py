@@ -128,3 +128,42 @@ def test_stop_fails_queued_requests():
 
     res = _run(main())
     assert isinstance(res[1], RuntimeError)
+
+
+def test_process_scorer_answers_in_order_survives_its_child_and_reports_load_errors(tmp_path):
+    import os
+    import signal
+
+    from classifiers import load_classifier
+    from curator.api.batcher import ProcessScorer
+
+    texts = ["Photosynthesis converts light energy into chemical energy in plants.", "buy now!!! cheap deals", ""] * 40
+    bare = np.asarray(load_classifier("default").predict(texts), dtype=np.float32)
+
+    async def scenario() -> None:
+        scorer = ProcessScorer({"m": "default"})
+        await scorer.start()
+        try:
+            assert scorer.alive()
+            # several calls in flight at once come back to their own callers
+            outs = await asyncio.gather(*(scorer.predict("m", texts[i:i + 7]) for i in range(0, len(texts), 7)))
+            np.testing.assert_allclose(np.concatenate(outs), bare, rtol=1e-6)
+            os.kill(scorer._proc.pid, signal.SIGKILL)
+            for _ in range(100):  # the event loop notices the closed socket
+                if not scorer.alive():
+                    break
+                await asyncio.sleep(0.05)
+            assert not scorer.alive()
+            again = await scorer.predict("m", texts[:5])  # a new child is started
+            np.testing.assert_allclose(again, bare[:5], rtol=1e-6)
+            assert scorer.alive()
+        finally:
+            await scorer.aclose()
+        assert not scorer.alive()
+
+        broken = ProcessScorer({"m": str(tmp_path / "no-such-model")})
+        with pytest.raises(RuntimeError, match="cannot load the models"):
+            await broken.start()
+        await broken.aclose()
+
+    _run(scenario())
