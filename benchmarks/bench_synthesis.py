@@ -148,23 +148,31 @@ def run_ray(args, model: str, seeds: pa.Table, work: Path) -> dict:
     return _path_figures(wall, stats)
 
 
-def run_raw(args, model: str, seeds: pa.Table) -> dict:
-    from vllm import LLM, SamplingParams
-
-    from generators.engine_client import engine_kwargs_for
+def _raw_job(args, seeds: pa.Table) -> tuple[list[list[dict]], dict]:
+    """The chat messages the pipeline sends for ``seeds`` and their sampling, for the raw baselines."""
     from generators.synthesize import build_request, plan_jobs
 
     settings = _settings(args, {})
     reqs = [build_request(j, settings) for j in plan_jobs(seeds, settings)]
+    t = settings.teacher
+    return [r.messages for r in reqs], {"temperature": t.temperature, "top_p": t.top_p, "max_tokens": t.max_tokens}
+
+
+def run_raw(args, model: str, seeds: pa.Table) -> dict:
+    from vllm import LLM, SamplingParams
+
+    from generators.engine_client import engine_kwargs_for
+
+    messages, sampling = _raw_job(args, seeds)
     t0 = time.perf_counter()
     llm = LLM(model=model, **engine_kwargs_for(None, KV_BYTES, MAX_MODEL_LEN))
     init_s = time.perf_counter() - t0
     tok = llm.get_tokenizer()
-    sp = SamplingParams(temperature=settings.teacher.temperature, top_p=settings.teacher.top_p, max_tokens=settings.teacher.max_tokens)
+    sp = SamplingParams(**sampling)
     llm.generate([tok.apply_chat_template([{"role": "user", "content": m}], tokenize=False, add_generation_prompt=True) for m in WARMUP],
                  SamplingParams(max_tokens=8), use_tqdm=False)
     t0 = time.perf_counter()
-    prompts = [tok.apply_chat_template(r.messages, tokenize=False, add_generation_prompt=True) for r in reqs]
+    prompts = [tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in messages]
     outs = llm.generate(prompts, sp, use_tqdm=False)
     gen_s = time.perf_counter() - t0
     tokens = sum(len(o.outputs[0].token_ids) for o in outs)
@@ -201,12 +209,8 @@ def run_raw_cold(args, model: str, seeds: pa.Table, work: Path) -> dict:
     child: vLLM's engine teardown after that, ~8 s here, is not counted); ``exit_s``: to the
     process's exit. The Ray path is timed the same way, to :func:`run_synthesis` returning.
     """
-    from generators.synthesize import build_request, plan_jobs
-
-    settings = _settings(args, {})
-    reqs = [build_request(j, settings) for j in plan_jobs(seeds, settings)]
-    spec = {"model": model, "kv_bytes": KV_BYTES, "max_model_len": MAX_MODEL_LEN, "messages": [r.messages for r in reqs],
-            "sampling": {"temperature": settings.teacher.temperature, "top_p": settings.teacher.top_p, "max_tokens": settings.teacher.max_tokens}}
+    messages, sampling = _raw_job(args, seeds)
+    spec = {"model": model, "kv_bytes": KV_BYTES, "max_model_len": MAX_MODEL_LEN, "messages": messages, "sampling": sampling}
     (work / "raw_cold.json").write_text(json.dumps(spec))
     script = work / "raw_cold.py"
     script.write_text(RAW_COLD)

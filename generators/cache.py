@@ -139,7 +139,7 @@ def generate_cached(client: TeacherClient, requests: list[TeacherRequest], cache
             todo[h] = r
     fresh: dict[str, TeacherResult] = {}
     items = list(todo.items())
-    chunk_size = max(1, int(chunk_size or getattr(client, "chunk_size", 64) or 64))
+    chunk_size = max(1, chunk_size or client.chunk_size)
     for i in range(0, len(items), chunk_size):
         chunk = items[i : i + chunk_size]
         results = client.generate([r for _, r in chunk])

@@ -45,17 +45,6 @@ def _child_predict(name: str, texts: list[str]) -> np.ndarray:
     return np.asarray(_CHILD_MODELS[name].predict(texts), dtype=np.float32)
 
 
-def _recv_exactly(sock: socket.socket, n: int) -> bytes | None:
-    buf = bytearray(n)
-    view, got = memoryview(buf), 0
-    while got < n:
-        k = sock.recv_into(view[got:])
-        if k == 0:
-            return None
-        got += k
-    return bytes(buf)
-
-
 def _child_main(sock: socket.socket, specs: dict[str, str]) -> None:
     """The scoring process: load the models, then answer ``(name, texts)`` requests in order."""
     init_error = None
@@ -63,12 +52,14 @@ def _child_main(sock: socket.socket, specs: dict[str, str]) -> None:
         _child_init(specs)
     except Exception as exc:  # answer every request with it: the server's start-up reports it
         init_error = f"cannot load the models: {type(exc).__name__}: {exc}"
+    inbox = sock.makefile("rb")  # buffered: read(n) returns n bytes, or fewer once the server has closed its end
     while True:
-        head = _recv_exactly(sock, _HEADER.size)
-        if head is None:  # the server closed its end
+        head = inbox.read(_HEADER.size)
+        if len(head) < _HEADER.size:
             return
-        payload = _recv_exactly(sock, _HEADER.unpack(head)[0])
-        if payload is None:
+        size = _HEADER.unpack(head)[0]
+        payload = inbox.read(size)
+        if len(payload) < size:
             return
         name, texts = pickle.loads(payload)
         try:
@@ -174,7 +165,7 @@ class ProcessScorer:
             self._stop_child()
             await self._spawn()
         fut = asyncio.get_running_loop().create_future()
-        payload = pickle.dumps((name, list(texts)), protocol=pickle.HIGHEST_PROTOCOL)
+        payload = pickle.dumps((name, texts), protocol=pickle.HIGHEST_PROTOCOL)
         self._pending.append(fut)
         self._writer.write(_HEADER.pack(len(payload)) + payload)
         return await fut
