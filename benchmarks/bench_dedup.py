@@ -3,13 +3,14 @@
 Documents: ../shared/data/web/gensim_test_corpora.jsonl + dolma_cc_samples.jsonl, plus planted
 near-duplicates of known true 5-gram Jaccard (word edits at several rates, insertions, shuffled
 paragraphs) and, to reach ``--docs``, distinct filler documents made of random corpus sentences.
-Prints ONE JSON line: ``docs``, ``docs_per_s`` (ours, in process, ``threads`` signature threads),
-``datasketch_docs_per_s`` (MinHash
-+ MinHashLSH with the same normalization, shingling and bands x rows; text in, duplicate sets out),
-``ratio``, ``recall``/``precision`` at true Jaccard >= threshold on planted pairs, ``peak_rss_mb``,
-``mb_per_million_docs`` (RSS growth of our run, scaled).
+Prints ONE JSON line: ``docs``, ``docs_per_s`` (ours, in process, ``--threads`` signature threads,
+default 1: core for core against datasketch), ``datasketch_docs_per_s`` (MinHash + MinHashLSH with the
+same normalization, shingling and bands x rows; text in, duplicate sets out), ``ratio``,
+``docs_per_s_all_cores`` (ours again with one signature thread per core, at most 4),
+``recall``/``precision`` at true Jaccard >= threshold on planted pairs, ``peak_rss_mb``,
+``state_mb_per_million_docs`` (signature + LSH key rows per document, scaled).
 
-    .venv/bin/python benchmarks/bench_dedup.py [--docs 20000] [--baseline-docs 3000]
+    .venv/bin/python benchmarks/bench_dedup.py [--docs 20000] [--baseline-docs 3000] [--threads 1]
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from curator import schema as S
-from curator.dedup import fuzzy_dedup, lsh_params
-from curator.dedup.fuzzy import _default_threads
+from curator.dedup import lsh_params
+from curator.dedup.fuzzy import _default_threads, fuzzy_dedup_table
 from curator.dedup.normalize import normalize_one
 from curator.settings import FuzzyDedupSettings
 
@@ -120,16 +121,21 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=20000)
     ap.add_argument("--baseline-docs", type=int, default=3000)
+    ap.add_argument("--threads", type=int, default=1, help="signature threads of the timed run (default 1)")
     args = ap.parse_args()
     settings = FuzzyDedupSettings()
     bands, rows = lsh_params(settings)
     table, pairs = build_corpus(args.docs)
-    fuzzy_dedup(table.slice(0, 300), settings)  # warm-up: imports (rensa, scipy) and first calls, as datasketch's import is outside its timing
+    # warm-up: imports (rensa, scipy, numba's cached kernels) and first calls, as datasketch's import is outside its timing
+    fuzzy_dedup_table(table.slice(0, 300), settings, threads=args.threads)
     rss0 = _rss_mb()
     t0 = time.perf_counter()
-    kept, removed, stats = fuzzy_dedup(table, settings)
+    kept, removed, stats = fuzzy_dedup_table(table, settings, threads=args.threads)
     ours = table.num_rows / (time.perf_counter() - t0)
     rss_peak_ours = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    fuzzy_dedup_table(table, settings, threads=_default_threads())
+    ours_all = table.num_rows / (time.perf_counter() - t0)
     base_n = min(args.baseline_docs, table.num_rows)
     theirs = datasketch_run(table.column(S.TEXT).to_pylist()[:base_n], settings, bands, rows)
 
@@ -158,7 +164,9 @@ def main() -> None:
         "datasketch_docs_per_s": round(theirs, 1),
         "datasketch_docs": base_n,
         "ratio": round(ours / theirs, 2),
-        "threads": _default_threads(),
+        "threads": args.threads,
+        "docs_per_s_all_cores": round(ours_all, 1),
+        "all_cores_threads": _default_threads(),
         "verify": ("exact" if settings.verify_exact else "signature") if settings.verify else "off",
         "recall": round(found / max(1, len(positives)), 4),
         "precision": round(correct / max(1, len(predicted)), 4),

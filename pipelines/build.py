@@ -543,6 +543,7 @@ def run_build(config: BuildConfig, out: str | Path, overwrite: bool = False, pro
     manifest_path.unlink(missing_ok=True)
     _check_model(config)
     expand_inputs(config.input.paths, config.input.format)  # fail fast on bad paths, before Ray starts
+    _warm_kernels(log)
     if config.ray.executor == "ray":
         init_ray(config.ray, progress=progress)
     ctx = BuildContext(config=config, out=out, state=state, chash=chash, progress=progress, log=log)
@@ -565,6 +566,15 @@ def run_build(config: BuildConfig, out: str | Path, overwrite: bool = False, pro
     atomic_write_json(manifest, manifest_path)
     _write_report(out, manifest, log)
     return manifest
+
+
+def _warm_kernels(log: Log) -> None:
+    """Compile the text-hashing kernels once in the driver (cached on disk) before workers need them."""
+    from curator.dedup.normalize import warm_up
+
+    seconds = warm_up()
+    if seconds > 2:
+        log(f"compiled the text-hashing kernels in {seconds:.0f}s (numba; cached for later runs)")
 
 
 def _check_model(config: BuildConfig) -> None:

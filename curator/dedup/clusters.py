@@ -66,69 +66,28 @@ def verify_pairs(edges: pa.Table, members: pa.Table, threshold: float) -> pa.Tab
 
 
 def shingle_sets(texts, ngram: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct shingles per document as dense ids: ``(flat int64 ids sorted per document, offsets[n + 1])``.
+    """Distinct shingle hashes per document: ``(flat uint64 hashes sorted per document, offsets[n + 1])``.
 
-    Shingles are the signatures' (:func:`~curator.dedup.signatures.minhash_matrix`); each distinct
-    shingle hash of this call gets one id (``0 .. distinct - 1``), so equal ids mean equal hashes.
+    Shingles are the signatures' (:func:`~curator.dedup.signatures.minhash_matrix`); each row is
+    sorted and deduplicated in a compiled loop (:func:`curator.dedup._kernels.sorted_sets`).
     """
+    from curator.dedup import _kernels as K
+
     words, w_off = word_hashes(texts, seed=seed)
     g, g_off, _ = ngram_hashes(words, w_off, ngram, short_docs="whole", with_starts=False)
-    n = len(g_off) - 1
-    gid = _dense_ids(g)
-    width = np.int64(gid.max() + 1 if len(gid) else 1)
-    doc = np.repeat(np.arange(n, dtype=np.int64), np.diff(g_off))
-    keys = _sorted_distinct(doc * width + gid)  # by (doc, id)
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(keys // width, minlength=n), out=offsets[1:])
-    return keys % width, offsets
+    return K.sorted_sets(g, g_off)
 
 
-def _sorted_distinct(x: np.ndarray) -> np.ndarray:
-    """``np.unique(x)`` by sort + neighbour compare (numpy 2.3's ``unique`` is ~10x slower on int64)."""
-    x = np.sort(x)
-    keep = np.ones(len(x), dtype=bool)
-    keep[1:] = x[1:] != x[:-1]
-    return x[keep]
+def pair_jaccard(flat: np.ndarray, offsets: np.ndarray, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
+    """Exact Jaccard of the sets ``ia[k]`` and ``ib[k]`` (rows of :func:`shingle_sets`); 0 for two empty sets."""
+    from curator.dedup import _kernels as K
 
-
-def _dense_ids(x: np.ndarray) -> np.ndarray:
-    """``0 .. distinct - 1`` per value of ``x``, equal values equal ids (``np.unique(..., return_inverse=True)[1]``)."""
-    order = np.argsort(x)
-    xs = x[order]
-    new = np.ones(len(x), dtype=bool)
-    new[1:] = xs[1:] != xs[:-1]
-    ids = np.empty(len(x), dtype=np.int64)
-    ids[order] = np.cumsum(new) - 1
-    return ids
-
-
-def _gather(flat: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Concatenated ``flat[offsets[r]:offsets[r+1]]`` for ``r`` in ``rows``, and each element's position in ``rows``."""
-    lengths = offsets[rows + 1] - offsets[rows]
-    ends = np.cumsum(lengths)
-    src = np.repeat(offsets[rows] - (ends - lengths), lengths) + np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64)
-    return flat[src], np.repeat(np.arange(len(rows), dtype=np.int64), lengths)
-
-
-def pair_jaccard(flat: np.ndarray, offsets: np.ndarray, ia: np.ndarray, ib: np.ndarray, chunk_elems: int = 1 << 23) -> np.ndarray:
-    """Exact Jaccard of the sets ``ia[k]`` and ``ib[k]`` (rows of :func:`shingle_sets`), vectorized in chunks."""
+    ia = np.asarray(ia, dtype=np.int64)
+    ib = np.asarray(ib, dtype=np.int64)
     sizes = np.diff(offsets)
-    out = np.zeros(len(ia), dtype=np.float64)
-    width = np.int64(flat.max() + 1 if len(flat) else 1)
-    per_pair = sizes[ia] + sizes[ib]
-    start = 0
-    while start < len(ia):
-        stop = start + 1 + int(np.searchsorted(np.cumsum(per_pair[start:]), chunk_elems))
-        a, b = ia[start:stop], ib[start:stop]
-        ha, ea = _gather(flat, offsets, a)
-        hb, eb = _gather(flat, offsets, b)
-        keys = np.sort(np.concatenate([ea * width + ha, eb * width + hb]))
-        dup = keys[1:][keys[1:] == keys[:-1]]  # each set is distinct: a repeat is in both
-        inter = np.bincount(dup // width, minlength=len(a))
-        union = sizes[a] + sizes[b] - inter
-        out[start:stop] = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
-        start = stop
-    return out
+    inter = K.pair_intersections(flat, offsets, ia, ib)
+    union = sizes[ia] + sizes[ib] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1), 0.0)
 
 
 def verify_pairs_exact(edges: pa.Table, texts: pa.Table, threshold: float, ngram: int, seed: int) -> pa.Table:

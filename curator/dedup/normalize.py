@@ -4,12 +4,14 @@ Everything works on whole Arrow arrays (one batch at a time), not on Python stri
 
 * :func:`normalize_text` — Unicode NFKC, lowercase, punctuation/symbol runs -> one space, digit runs
   -> ``0`` (so "page 12" and "page 7" normalize alike), whitespace collapsed and trimmed. Nulls stay null.
-* :func:`word_hashes` — the normalized words of raw texts, each hashed with xxh64 once per distinct
-  raw token of the batch (Arrow ``dictionary_encode``; normalization and hashing run on the vocabulary
-  only, then numpy expands back), returned flat with per-document offsets. Fuzzy dedup and
-  decontamination build n-grams from these.
+* :func:`word_hashes` — the normalized words of raw texts, each hashed with xxh64, returned flat with
+  per-document offsets. A compiled pass over the batch's bytes (:mod:`curator.dedup._kernels`)
+  normalizes and hashes the printable-ASCII tokens itself; only the other tokens go through
+  :func:`normalize_text`, once per distinct token. Fuzzy dedup and decontamination build n-grams
+  from these.
 * :func:`text_hash` — xxh64 of the normalized word sequence as ``uint64`` (the exact-dedup key).
-* :func:`ngram_hashes` — word n-gram hashes combined with numpy rolling ops over the flat word hashes.
+* :func:`ngram_hashes` — word n-gram hashes, one compiled pass over the flat word hashes.
+* :func:`warm_up` — compile the kernels (or load them from numba's cache) before workers need them.
 """
 
 from __future__ import annotations
@@ -23,8 +25,7 @@ _PUNCT = r"[\p{P}\p{S}]+"
 _DIGITS = r"\p{Nd}+"
 _SPACE = r"\s+"
 
-# Odd 64-bit constants for combining word hashes into n-gram hashes (splitmix64 finalizer).
-_MUL = np.uint64(0x9E3779B97F4A7C15)
+# splitmix64 finalizer constants (the same as curator.dedup._kernels', which combines n-grams).
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 
@@ -85,11 +86,13 @@ def text_hash(values, seed: int = 0) -> pa.Array:
 def word_hashes(texts, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Hash every normalized word of raw texts, vectorized over the batch.
 
-    Texts are split on ASCII whitespace into raw tokens; the tokens are dictionary-encoded (Arrow), and
-    only the distinct tokens of the batch are normalized (:func:`normalize_text`, which may split a
-    token such as ``end.Next`` or one holding a non-ASCII space into several words, or drop it, e.g.
-    ``--``) and hashed with xxh64. The per-token word lists are then expanded back to document order
-    with one Arrow list ``take``. The word sequence equals ``normalize_text(text).split()``.
+    Texts are split on ASCII whitespace into raw tokens by a compiled loop over the batch's UTF-8
+    bytes (:func:`curator.dedup._kernels.scan_tokens`): a token of printable ASCII is normalized and
+    its words hashed right there. The other tokens (any non-ASCII or control byte; a few percent of
+    web text) go the Arrow way: dictionary-encoded, only their distinct values normalized
+    (:func:`normalize_text`, which may split a token such as ``naïve.Next`` or one holding a
+    non-ASCII space into several words, or drop it) and hashed. Every word hash is xxh64 of the
+    word's UTF-8 bytes. The word sequence equals ``normalize_text(text).split()``.
 
     Args:
         texts: raw strings (Arrow array or list); nulls count as empty.
@@ -99,36 +102,56 @@ def word_hashes(texts, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         ``(hashes, offsets)``: flat ``uint64`` word hashes of all documents and ``int64`` offsets of
         length ``n_docs + 1`` (document ``i``'s words are ``hashes[offsets[i]:offsets[i+1]]``).
     """
+    from curator.dedup import _kernels as K
+
     arr = pc.fill_null(_as_array(texts), "")
-    n_docs = len(arr)
-    # ASCII splitting is enough (and ~2x faster than utf8_split_whitespace): a token that still holds
-    # a Unicode space is split again after normalization, below, so the words are the same.
-    tokens = pc.ascii_split_whitespace(arr)
-    flat = pc.list_flatten(tokens)
-    if len(flat) == 0:
-        return np.zeros(0, dtype=np.uint64), np.zeros(n_docs + 1, dtype=np.int64)
-    enc = pc.dictionary_encode(flat)
-    if isinstance(enc, pa.ChunkedArray):
-        enc = enc.combine_chunks()
+    data, offsets = _utf8_buffers(arr)
+    useed = np.uint64(seed)
+    items, is_ref, item_off, t_start, t_end = K.scan_tokens(data, offsets, K.CLASSES, useed)
+    if len(t_start):
+        buf, offs = K.gather_tokens(data, t_start, t_end)
+        tokens = pa.StringArray.from_buffers(len(t_start), pa.py_buffer(offs), pa.py_buffer(buf))
+        ref_hashes, ref_offsets = _token_words(tokens, useed)
+    else:
+        ref_hashes, ref_offsets = np.zeros(0, dtype=np.uint64), np.zeros(1, dtype=np.int64)
+    return K.merge_items(items, is_ref, item_off, ref_hashes, ref_offsets)
+
+
+def _utf8_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A string array's data bytes (``uint8``) and ``int64`` offsets into them (slices respected)."""
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1].astype(np.int64)
+    buf = bufs[2]
+    if buf is not None and buf.size:
+        data = np.frombuffer(buf, dtype=np.uint8)
+    else:
+        data = np.zeros(1, dtype=np.uint8)
+        data.flags.writeable = False  # read-only like Arrow's buffers: one compiled kernel variant
+    return data, offsets
+
+
+def _token_words(tokens: pa.Array, seed: np.uint64) -> tuple[np.ndarray, np.ndarray]:
+    """Word hashes of each raw token with the full Unicode normalization: ``(flat hashes, int64 offsets)``."""
+    from curator.dedup import _kernels as K
+
+    enc = pc.dictionary_encode(tokens)
     vocab_words = pc.utf8_split_whitespace(normalize_text(enc.dictionary, collapse_spaces=False))
-    v_counts = pc.list_value_length(vocab_words).to_numpy(zero_copy_only=False).astype(np.int32)
+    v_counts = pc.list_value_length(vocab_words).to_numpy(zero_copy_only=False).astype(np.int64)
     v_counts[pc.equal(pc.list_element(vocab_words, 0), "").to_numpy(zero_copy_only=False)] = 0
     v_flat = pc.list_flatten(vocab_words)
     v_flat = pc.filter(v_flat, pc.not_equal(v_flat, ""))
-    h = xxhash.xxh64_intdigest
-    v_hash = np.fromiter((h(w, seed) for w in v_flat.cast(pa.binary()).to_pylist()), dtype=np.uint64, count=len(v_flat))
-    v_off = np.zeros(len(v_counts) + 1, dtype=np.int32)
+    if len(v_flat):
+        v_hash = K.hash_words(*_utf8_buffers(v_flat), seed)
+    else:
+        v_hash = np.zeros(0, dtype=np.uint64)
+    v_off = np.zeros(len(v_counts) + 1, dtype=np.int64)
     np.cumsum(v_counts, out=v_off[1:])
-    # vocabulary entry -> its word hashes; taking by token index expands to document order
-    taken = pa.ListArray.from_arrays(pa.array(v_off), pa.array(v_hash, pa.uint64())).take(enc.indices)
-    hashes = pc.list_flatten(taken).to_numpy().copy()  # writable, like the other outputs
-    return hashes, _list_offsets(taken)[_list_offsets(tokens)]
-
-
-def _list_offsets(lists: pa.Array) -> np.ndarray:
-    """``int64`` offsets (length ``n + 1``, starting at 0) of a list array's rows into its ``values``."""
-    off = lists.offsets.to_numpy().astype(np.int64)
-    return off - off[0]
+    idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    counts = v_counts[idx]
+    offsets = np.zeros(len(idx) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    src = np.repeat(v_off[idx] - offsets[:-1], counts) + np.arange(int(offsets[-1]), dtype=np.int64)
+    return v_hash[src], offsets
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -145,79 +168,29 @@ def ngram_hashes(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Combine flat word hashes into word n-gram hashes, per document.
 
-    The n-gram starting at word ``i`` hashes ``mix(((w[i]*M + w[i+1])*M + ...) + w[i+n-1])``, computed
-    for all positions of the batch at once (in place, ``n - 1`` passes); positions whose n-gram would
-    cross a document boundary are masked out (at most ``n - 1`` per document, found per document, not
-    per position).
+    The n-gram starting at word ``i`` hashes ``mix(((w[i]*M + w[i+1])*M + ...) + w[i+n-1])``
+    (wrapping ``uint64``; ``mix`` is the splitmix64 finalizer), in one compiled pass over the batch
+    (:func:`curator.dedup._kernels.ngrams`); n-grams never cross a document boundary.
 
     Args:
         hashes, offsets: output of :func:`word_hashes`.
         n: words per n-gram.
         short_docs: documents with ``0 < words < n``: ``"whole"`` gives them one n-gram made of all
             their words (fuzzy dedup), ``"skip"`` gives them none (decontamination).
-        with_starts: also return ``starts``; ``False`` returns ``None`` in its place (saves a pass).
+        with_starts: also return ``starts``; ``False`` returns ``None`` in its place.
 
     Returns:
         ``(ngrams, ngram_offsets, starts)``: flat ``uint64`` n-gram hashes, ``int64`` per-document
         offsets into them, and for each n-gram the index of its first word within its document.
     """
-    hashes = np.asarray(hashes, dtype=np.uint64)
-    offsets = np.asarray(offsets, dtype=np.int64)
-    counts = np.diff(offsets)
-    total = len(hashes)
-    n_full = max(total - n + 1, 0)
-    with np.errstate(over="ignore"):
-        full = hashes[:n_full].copy()
-        for k in range(1, n):
-            full *= _MUL
-            full += hashes[k : n_full + k]
-        full = _mix_inplace(full)
-        # valid starts: every position but the last n-1 of each document (fewer if it is shorter)
-        valid = np.ones(n_full, dtype=bool)
-        ends, begins = offsets[1:], offsets[:-1]
-        for j in range(1, n):
-            pos = ends - j
-            pos = pos[(pos >= begins) & (pos < n_full)]
-            valid[pos] = False
-        per_doc = np.maximum(counts - n + 1, 0)
-        short = (counts > 0) & (counts < n)
-        whole = short_docs == "whole" and bool(short.any())
-        if whole:
-            per_doc = per_doc + short.astype(np.int64)
-        out_offsets = np.zeros(len(counts) + 1, dtype=np.int64)
-        np.cumsum(per_doc, out=out_offsets[1:])
-        if whole:
-            d = np.nonzero(short)[0]
-            first, c = offsets[d], counts[d]
-            acc = hashes[first].copy()
-            for k in range(1, n - 1):
-                sel = c > k
-                acc[sel] = acc[sel] * _MUL + hashes[first[sel] + k]
-            slot = np.zeros(int(out_offsets[-1]), dtype=bool)
-            slot[out_offsets[d]] = True
-            out = np.empty(int(out_offsets[-1]), dtype=np.uint64)
-            out[slot] = _mix(acc)
-            out[~slot] = full[valid]
-        else:
-            out = full[valid]
-    starts = None
-    if with_starts:
-        starts = np.arange(len(out), dtype=np.int64) - np.repeat(out_offsets[:-1], per_doc)
-    return out, out_offsets, starts
+    from curator.dedup import _kernels as K
 
-
-def _mix_inplace(x: np.ndarray) -> np.ndarray:
-    """:func:`_mix` overwriting ``x`` (no temporaries beyond one)."""
-    t = np.empty_like(x)
-    np.right_shift(x, np.uint64(30), out=t)
-    x ^= t
-    x *= _M1
-    np.right_shift(x, np.uint64(27), out=t)
-    x ^= t
-    x *= _M2
-    np.right_shift(x, np.uint64(31), out=t)
-    x ^= t
-    return x
+    if short_docs not in ("whole", "skip"):
+        raise ValueError(f"short_docs must be 'whole' or 'skip', not {short_docs!r}")
+    hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    out, out_offsets, starts = K.ngrams(hashes, offsets, int(n), short_docs == "whole")
+    return out, out_offsets, starts if with_starts else None
 
 
 def shingle_hashes(texts, n: int, seed: int = 0, short_docs: str = "whole") -> tuple[np.ndarray, np.ndarray]:
@@ -225,3 +198,23 @@ def shingle_hashes(texts, n: int, seed: int = 0, short_docs: str = "whole") -> t
     h, off = word_hashes(texts, seed=seed)
     g, goff, _ = ngram_hashes(h, off, n, short_docs=short_docs)
     return g, goff
+
+
+def warm_up() -> float:
+    """Compile (first run) or load from numba's on-disk cache every hashing kernel; returns seconds taken.
+
+    A build calls this in the driver before starting Ray tasks, so that the workers, which call the
+    kernels at once, find them cached instead of each compiling them (~8 s of CPU each).
+    """
+    import time
+
+    from curator.dedup import _kernels as K
+
+    t0 = time.perf_counter()
+    texts = pa.array(["Warm up: the kernels, 42 times!", "naïve café", "", "x"], pa.string())
+    words, w_off = word_hashes(texts)
+    for short in ("whole", "skip"):
+        ngram_hashes(words, w_off, 2, short_docs=short)
+    flat, off = K.sorted_sets(*ngram_hashes(words, w_off, 2)[:2])
+    K.pair_intersections(flat, off, np.array([0], np.int64), np.array([1], np.int64))
+    return time.perf_counter() - t0
