@@ -6,14 +6,17 @@ On the same ``--n`` seeds (so the same chat prompts), each with a cold response 
   with a few short requests outside the timing, like a long-lived ``vllm serve``; given the
   scheduler limits ``vllm.LLM`` has on CPU, ``--max-num-seqs 256 --max-num-batched-tokens 4096``,
   as the README says to), then :func:`generators.synthesize.run_synthesis` with the client the
-  pipeline builds from ``synthesis.teacher`` (``mode: server``);
+  pipeline builds from ``synthesis.teacher`` (``mode: server``). It alternates with the ``raw``
+  baseline in ``--rounds`` rounds (order flipped each round, fresh seeds each round), so that the
+  machine's drift, which moved a single before/after comparison by +-20%, hits both alike;
 * ``ray``: :func:`run_synthesis` with ``mode: engine``, ``engine_backend: ray`` -- one Ray Data
   ``ray.data.llm`` vLLM processor job, which starts its engine inside the job (Ray itself is
   started outside the timing, as a cluster would be);
 * ``raw`` (baseline, same run): one in-process ``vllm.LLM`` with the same engine arguments,
   ``generate`` on the same prompts rendered with the model's chat template, same sampling
-  (temperature, top_p, max_tokens). ``init_s`` is its engine start, ``gen_s`` one warm
-  ``generate`` of every prompt (after the same untimed warm-up prompts as the server's);
+  (temperature, top_p, max_tokens). ``init_s`` is its engine start, ``gen_s`` its warm
+  ``generate`` calls, one per round, of every prompt (after the same untimed warm-up prompts as the
+  server's);
 * ``raw_cold`` (baseline of the Ray path, same run): the same job as a plain script in a fresh
   process -- import vLLM, start ``LLM``, ``generate`` -- timed to its results in hand.
 
@@ -25,7 +28,7 @@ before any timing. The synthesis templates are free text (no JSON schema), so ne
 guided decoding. Prints ONE JSON line on stdout (logs go to stderr). The defaults take about 5
 minutes on 2 cores:
 
-    .venv/bin/python benchmarks/bench_synthesis.py --n 256 --max-tokens 128
+    .venv/bin/python benchmarks/bench_synthesis.py --n 256 --max-tokens 128 --rounds 3
 """
 
 from __future__ import annotations
@@ -55,12 +58,13 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-def _seeds(n: int) -> pa.Table:
+def _seeds(n: int, offset: int = 0) -> pa.Table:
     from curator.schema import EDU_SCORE, ID, TEXT
 
     topics = ["photosynthesis", "plate tectonics", "prime numbers", "the water cycle", "Newton's laws", "cell division", "fractions", "electric circuits"]
-    texts = [f"An introduction to {topics[i % len(topics)]}, part {i}: key ideas, definitions and a worked example." for i in range(n)]
-    return pa.table({ID: [f"b{i}" for i in range(n)], TEXT: texts, EDU_SCORE: pa.array([3.0 + (i % 5) * 0.5 for i in range(n)], pa.float32())})
+    idx = range(offset, offset + n)
+    texts = [f"An introduction to {topics[i % len(topics)]}, part {i}: key ideas, definitions and a worked example." for i in idx]
+    return pa.table({ID: [f"b{i}" for i in idx], TEXT: texts, EDU_SCORE: pa.array([3.0 + (i % 5) * 0.5 for i in idx], pa.float32())})
 
 
 def _settings(args, teacher: dict):
@@ -77,9 +81,9 @@ def _path_figures(wall_s: float, stats: dict) -> dict:
             "retries": int(stats.get("teacher", {}).get("retries", 0)), "errors": stats.get("errors", [])[:3]}
 
 
-def run_server(args, model: str, seeds: pa.Table, work: Path) -> dict:
+def _start_server(model: str, work: Path) -> tuple[subprocess.Popen, int]:
+    """A vLLM OpenAI-compatible server subprocess, ready and warmed up (outside any timing)."""
     from generators.engine_client import CPU_SCHEDULER
-    from generators.synthesize import run_synthesis
 
     port = _port()
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model, "--served-model-name", "teacher",
@@ -90,42 +94,108 @@ def run_server(args, model: str, seeds: pa.Table, work: Path) -> dict:
            "--structured-outputs-config", '{"backend": "guidance", "disable_any_whitespace": true}']
     log = open(work / "server.log", "wb")
     proc = subprocess.Popen(cmd, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + 300
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            os.killpg(proc.pid, 9)
+            raise SystemExit(f"server failed to start; see {work / 'server.log'}")
+        time.sleep(1)
+    # warm-up (a long-lived server has served requests before): the same WARMUP short prompts,
+    # all at once, that the raw engine gets
+    import asyncio
+
+    async def _warm() -> None:
+        async with httpx.AsyncClient(timeout=120) as c:
+            rs = await asyncio.gather(*(c.post(f"http://127.0.0.1:{port}/v1/chat/completions", json={
+                "model": "teacher", "messages": [{"role": "user", "content": m}], "max_tokens": 8}) for m in WARMUP))
+            for r in rs:
+                r.raise_for_status()
+
+    asyncio.run(_warm())
+    return proc, port
+
+
+class RawEngine:
+    """The baseline: one in-process ``vllm.LLM`` with the pipeline's engine arguments, warmed up."""
+
+    def __init__(self, args, model: str) -> None:
+        from vllm import LLM, SamplingParams
+
+        from generators.engine_client import engine_kwargs_for
+
+        self.args = args
+        t0 = time.perf_counter()
+        self.llm = LLM(model=model, **engine_kwargs_for(None, KV_BYTES, MAX_MODEL_LEN))
+        self.init_s = time.perf_counter() - t0
+        self.tok = self.llm.get_tokenizer()
+        self.llm.generate([self.tok.apply_chat_template([{"role": "user", "content": m}], tokenize=False, add_generation_prompt=True) for m in WARMUP],
+                          SamplingParams(max_tokens=8), use_tqdm=False)
+
+    def generate(self, seeds: pa.Table) -> dict:
+        """One warm ``generate`` of the pipeline's prompts for ``seeds`` (chat template applied in the timing)."""
+        from vllm import SamplingParams
+
+        messages, sampling = _raw_job(self.args, seeds)
+        t0 = time.perf_counter()
+        prompts = [self.tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in messages]
+        outs = self.llm.generate(prompts, SamplingParams(**sampling), use_tqdm=False)
+        gen_s = time.perf_counter() - t0
+        tokens = sum(len(o.outputs[0].token_ids) for o in outs)
+        rows = sum(1 for o in outs if o.outputs[0].text.strip())
+        return {"rows": rows, "gen_s": gen_s, "tokens": tokens}
+
+
+def _sum_figures(parts: list[dict], seconds_key: str) -> dict:
+    rows, tokens, secs = (sum(p[k] for p in parts) for k in ("rows", "tokens", seconds_key))
+    return {"rows": rows, "tokens": tokens, seconds_key: round(secs, 3), "rows_s": round(rows / secs, 2), "tok_s": round(tokens / secs, 1)}
+
+
+def run_server_vs_raw(args, model: str, work: Path) -> tuple[dict, dict]:
+    """The server path and the warm raw ``generate`` in ``--rounds`` alternating rounds (order flipped
+    each round), each round on fresh seeds (no prefix-cache or response-cache hits across rounds):
+    slow drift of the machine hits both alike. Returns ``(server, raw)`` figures."""
+    from generators.synthesize import run_synthesis
+
+    proc, port = _start_server(model, work)
     teacher = {"mode": "server", "base_url": f"http://127.0.0.1:{port}/v1", "timeout_s": 300}
     if args.concurrency:
         teacher["max_concurrency"] = args.concurrency
     settings = _settings(args, teacher)
+    server_parts, raw_parts, ratios = [], [], []
     try:
-        deadline = time.time() + 300
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise SystemExit(f"server failed to start; see {work / 'server.log'}")
-            time.sleep(1)
-        # warm-up outside the timing (a long-lived server has served requests before): the same
-        # WARMUP short prompts, all at once, that the raw engine gets
-        import asyncio
-
-        async def _warm() -> None:
-            async with httpx.AsyncClient(timeout=120) as c:
-                rs = await asyncio.gather(*(c.post(f"http://127.0.0.1:{port}/v1/chat/completions", json={
-                    "model": "teacher", "messages": [{"role": "user", "content": m}], "max_tokens": 8}) for m in WARMUP))
-                for r in rs:
-                    r.raise_for_status()
-
-        asyncio.run(_warm())
-        t0 = time.perf_counter()
-        _, stats = run_synthesis(seeds, settings, work / "cache_server")
-        wall = time.perf_counter() - t0
+        raw = RawEngine(args, model)
+        for r in range(args.rounds):
+            seeds = _seeds(args.n, offset=(r + 1) * args.n)
+            order = ("raw", "server") if r % 2 == 0 else ("server", "raw")
+            got = {}
+            for which in order:
+                if which == "raw":
+                    got["raw"] = raw.generate(seeds)
+                else:
+                    t0 = time.perf_counter()
+                    _, stats = run_synthesis(seeds, settings, work / f"cache_server_{r}")
+                    fig = _path_figures(time.perf_counter() - t0, stats)
+                    got["server"] = fig
+            server_parts.append(got["server"])
+            raw_parts.append(got["raw"])
+            ratios.append(round((got["server"]["tokens"] / got["server"]["wall_s"]) / (got["raw"]["tokens"] / got["raw"]["gen_s"]), 3))
     finally:
         os.killpg(proc.pid, 9)
         proc.wait()
-    out = _path_figures(wall, stats)
-    out["max_concurrency"] = settings.teacher.max_concurrency
-    return out
+    server = _sum_figures(server_parts, "wall_s")
+    server.update(failed=sum(p["failed"] for p in server_parts), retries=sum(p["retries"] for p in server_parts),
+                  errors=[e for p in server_parts for e in p["errors"]][:3], max_concurrency=settings.teacher.max_concurrency,
+                  round_ratios=ratios)
+    raw_fig = _sum_figures(raw_parts, "gen_s")
+    raw_fig["init_s"] = round(raw.init_s, 3)
+    raw_fig["tok_s_with_init"] = round((raw_fig["tokens"] / args.rounds) / (raw.init_s + raw_fig["gen_s"] / args.rounds), 1)  # per round
+    server["ratio"] = round(server["tok_s"] / raw_fig["tok_s"], 3)
+    return server, raw_fig
 
 
 def run_ray(args, model: str, seeds: pa.Table, work: Path) -> dict:
@@ -159,26 +229,12 @@ def _raw_job(args, seeds: pa.Table) -> tuple[list[list[dict]], dict]:
 
 
 def run_raw(args, model: str, seeds: pa.Table) -> dict:
-    from vllm import LLM, SamplingParams
-
-    from generators.engine_client import engine_kwargs_for
-
-    messages, sampling = _raw_job(args, seeds)
-    t0 = time.perf_counter()
-    llm = LLM(model=model, **engine_kwargs_for(None, KV_BYTES, MAX_MODEL_LEN))
-    init_s = time.perf_counter() - t0
-    tok = llm.get_tokenizer()
-    sp = SamplingParams(**sampling)
-    llm.generate([tok.apply_chat_template([{"role": "user", "content": m}], tokenize=False, add_generation_prompt=True) for m in WARMUP],
-                 SamplingParams(max_tokens=8), use_tqdm=False)
-    t0 = time.perf_counter()
-    prompts = [tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in messages]
-    outs = llm.generate(prompts, sp, use_tqdm=False)
-    gen_s = time.perf_counter() - t0
-    tokens = sum(len(o.outputs[0].token_ids) for o in outs)
-    rows = sum(1 for o in outs if o.outputs[0].text.strip())
-    return {"rows": rows, "init_s": round(init_s, 3), "gen_s": round(gen_s, 3), "tokens": tokens,
-            "rows_s": round(rows / gen_s, 2), "tok_s": round(tokens / gen_s, 1), "tok_s_with_init": round(tokens / (init_s + gen_s), 1)}
+    """One warm raw ``generate`` of ``seeds`` (the Ray path's secondary baselines when the server path is not run)."""
+    raw = RawEngine(args, model)
+    fig = _sum_figures([raw.generate(seeds)], "gen_s")
+    fig["init_s"] = round(raw.init_s, 3)
+    fig["tok_s_with_init"] = round(fig["tokens"] / (raw.init_s + fig["gen_s"]), 1)
+    return fig
 
 
 RAW_COLD = r"""
@@ -241,6 +297,7 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=0.7)
     ap.add_argument("--concurrency", type=int, default=None, help="server path max_concurrency (default: synthesis.teacher's)")
     ap.add_argument("--paths", default="server,ray", help="comma list of server, ray")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating server / raw generate rounds (server path)")
     args = ap.parse_args()
     paths = [p for p in args.paths.split(",") if p]
     # vLLM and Ray log to stdout (engine subprocesses inherit it): send all that to stderr so that
@@ -261,22 +318,21 @@ def main() -> None:
     warm_vllm_caches(model)
     t_all = time.perf_counter()
     result: dict = {"bench": "synthesis", "n": args.n, "max_tokens": args.max_tokens, "temperature": args.temperature}
-    if "server" in paths:
-        result["server"] = run_server(args, model, seeds, work)
-    if "ray" in paths:
+    if "ray" in paths:  # first: the raw engine of the server comparison lives on in this process
         result["ray"] = run_ray(args, model, seeds, work)
-    if "ray" in paths:
         result["raw_cold"] = run_raw_cold(args, model, seeds, work)
-    raw = result["raw"] = run_raw(args, model, seeds)
     if "server" in paths:
-        result["server"]["ratio"] = round(result["server"]["tok_s"] / raw["tok_s"], 3)
+        result["server"], result["raw"] = run_server_vs_raw(args, model, work)
+    else:
+        result["raw"] = run_raw(args, model, seeds)
+    raw = result["raw"]
     if "ray" in paths:
         result["ray"]["ratio"] = round(result["ray"]["tok_s"] / result["raw_cold"]["tok_s"], 3)
         result["ray"]["ratio_vs_init_and_generate"] = round(result["ray"]["tok_s"] / raw["tok_s_with_init"], 3)
         result["ray"]["ratio_vs_warm_generate"] = round(result["ray"]["tok_s"] / raw["tok_s"], 3)
     result["total_s"] = round(time.perf_counter() - t_all, 1)
-    result["baseline"] = ("vllm.LLM.generate on the same chat prompts and sampling, this run; "
-                          "server vs warm generate, ray vs a fresh process that imports vLLM, starts LLM and generates")
+    result["baseline"] = ("vllm.LLM.generate on the same chat prompts and sampling, this run; server vs warm generate "
+                          "in alternating rounds, ray vs a fresh process that imports vLLM, starts LLM and generates")
     print(json.dumps(result), file=json_out, flush=True)
 
 

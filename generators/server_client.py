@@ -1,7 +1,8 @@
 """Teacher behind any OpenAI-compatible server (``vllm serve`` first of all).
 
-:class:`ServerTeacherClient` posts chat completions with one pooled ``httpx.AsyncClient`` per
-:meth:`generate` call, at most ``max_concurrency`` at a time, each with a timeout. (Plain httpx, not
+:class:`ServerTeacherClient` posts chat completions through pooled ``httpx.AsyncClient`` s (pools of
+16 connections, see :class:`_Pools`) per :meth:`generate` call, at most ``max_concurrency`` at a time,
+each with a timeout. (Plain httpx, not
 the ``openai`` SDK: it cost ~1 s to import and ~50% more client CPU per request, which on a
 small machine competes with the server; see ``benchmarks/bench_synthesis.py``.) Transport faults
 (connection refused, timeout, HTTP 5xx/429) are retried with exponential backoff and jitter up to ``max_retries`` times; answers
@@ -146,12 +147,10 @@ class ServerTeacherClient(TeacherClient):
         return box[0]
 
     async def _agenerate(self, requests: list[TeacherRequest]) -> list[TeacherResult]:
-        limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
-        headers = {"Authorization": f"Bearer {self.api_key}"}
+        pools = _Pools(self.base_url, {"Authorization": f"Bearer {self.api_key}"}, self.max_concurrency, self.timeout_s)
         sem = asyncio.Semaphore(self.max_concurrency)
-        async with httpx.AsyncClient(base_url=self.base_url, headers=headers, limits=limits, timeout=self.timeout_s,
-                                     verify=_tls_context()) as http:
-            return list(await asyncio.gather(*(self._one(http, sem, r) for r in requests)))
+        async with pools:
+            return list(await asyncio.gather(*(self._one(pools, sem, r) for r in requests)))
 
     def _body(self, req: TeacherRequest) -> dict:
         """The JSON body of one ``POST /chat/completions``."""
@@ -172,10 +171,10 @@ class ServerTeacherClient(TeacherClient):
                 body["structured_outputs"] = {"json": schema}
         return body
 
-    async def _post(self, http: httpx.AsyncClient, body: dict) -> tuple[dict | None, str | None, str]:
+    async def _post(self, pools: "_Pools", body: dict) -> tuple[dict | None, str | None, str]:
         """One chat completion: ``(response JSON, None, "")`` or ``(None, retry kind | "request", detail)``."""
         try:
-            r = await http.post("/chat/completions", json=body)
+            r = await pools.post("/chat/completions", body)
         except httpx.TimeoutException as exc:
             return None, "timeout", f"timeout after {self.timeout_s}s ({type(exc).__name__})"
         except httpx.TransportError as exc:
@@ -191,7 +190,7 @@ class ServerTeacherClient(TeacherClient):
             return None, "server", f"malformed response ({type(exc).__name__}): {r.text[:300]}"
         return data, None, ""
 
-    async def _one(self, http: httpx.AsyncClient, sem: asyncio.Semaphore, req: TeacherRequest) -> TeacherResult:
+    async def _one(self, pools: "_Pools", sem: asyncio.Semaphore, req: TeacherRequest) -> TeacherResult:
         res = TeacherResult(prompt_hash=req.prompt_hash(self.model))
         delays = backoff_delays(self.max_retries, self.backoff_s, self.max_backoff_s, rng=self._rng)
         transport_fails = invalid_fails = 0
@@ -200,7 +199,7 @@ class ServerTeacherClient(TeacherClient):
             res.attempts += 1
             async with sem:
                 self.count("requests_sent")
-                data, retry_kind, detail = await self._post(http, body)
+                data, retry_kind, detail = await self._post(pools, body)
             if retry_kind == "request":
                 self.count("errors_request")
                 res.error = f"request: {detail}"
@@ -234,3 +233,38 @@ class ServerTeacherClient(TeacherClient):
                 return res
             invalid_fails += 1
             self.count("retries")
+
+
+class _Pools:
+    """Several small ``httpx.AsyncClient`` connection pools; each request goes to the least busy one.
+
+    httpcore's pool scans all its connections (an expiry check with a socket query each) whenever a
+    response is released: with one pool of 256 connections that bookkeeping was ~80% of the client's
+    CPU (3 s per 256 requests here, on the cores the server needs). Pools of at most ``POOL_SIZE``
+    connections cut it by the number of pools.
+    """
+
+    POOL_SIZE = 16
+
+    def __init__(self, base_url: str, headers: dict, max_concurrency: int, timeout_s: float) -> None:
+        n = max(1, -(-max_concurrency // self.POOL_SIZE))
+        size = -(-max_concurrency // n)
+        limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
+        self.clients = [httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits, timeout=timeout_s, verify=_tls_context())
+                        for _ in range(n)]
+        self.busy = [0] * n
+
+    async def post(self, path: str, body: dict) -> httpx.Response:
+        i = min(range(len(self.busy)), key=self.busy.__getitem__)
+        self.busy[i] += 1
+        try:
+            return await self.clients[i].post(path, json=body)
+        finally:
+            self.busy[i] -= 1
+
+    async def __aenter__(self) -> "_Pools":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        for c in self.clients:
+            await c.aclose()

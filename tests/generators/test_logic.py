@@ -176,3 +176,61 @@ def test_driver_chat_rendering_and_its_fallback(tiny_model, tmp_path):
     row = {"idx": 0, "messages_json": json.dumps(msgs[0]), "sampling_json": json.dumps({"max_tokens": 4}), "schema_json": ""}
     assert _ray_preprocess({**row, "prompt": out[0]}) == {"idx": 0, "prompt": out[0], "sampling_params": {"max_tokens": 4}}
     assert _ray_preprocess(row) == {"idx": 0, "messages": msgs[0], "sampling_params": {"max_tokens": 4}}
+
+
+def test_server_client_spreads_requests_over_small_pools_at_full_concurrency():
+    # A stdlib HTTP/1.1 keep-alive server that answers chat completions after 50 ms and records
+    # each request's client socket and how many requests were in flight at once.
+    import http.server
+    import time
+
+    from generators.server_client import ServerTeacherClient, _Pools
+
+    state = {"inflight": 0, "peak": 0, "peers": set()}
+    lock = threading.Lock()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def _send(self, payload: dict) -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            self._send({"data": [{"id": "teacher"}]})
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            with lock:
+                state["inflight"] += 1
+                state["peak"] = max(state["peak"], state["inflight"])
+                state["peers"].add(self.client_address)
+            time.sleep(0.05)
+            with lock:
+                state["inflight"] -= 1
+            self._send({"choices": [{"message": {"content": "a worked answer"}, "finish_reason": "stop"}], "usage": {"completion_tokens": 3}})
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = ServerTeacherClient(f"http://127.0.0.1:{server.server_address[1]}/v1", max_concurrency=40)
+        reqs = [TeacherRequest(messages=[{"role": "user", "content": f"q{i}"}], sampling=SamplingParams(max_tokens=8)) for i in range(160)]
+        out = client.generate(reqs)
+    finally:
+        server.shutdown()
+    assert [r.raw for r in out] == ["a worked answer"] * 160 and all(r.error is None for r in out)
+    pools = _Pools("http://127.0.0.1:1", {}, 40, 1.0)
+    assert len(pools.clients) == 3  # 40 requests in flight: 3 pools of at most 14 connections
+    import asyncio
+
+    asyncio.run(pools.__aexit__(None, None, None))
+    assert 16 < state["peak"] <= 40  # more than one pool's worth at once, never above the limit
+    assert len(state["peers"]) <= 40  # connections are kept alive and reused
