@@ -51,22 +51,6 @@ def _rotl(x, r):
 
 
 @nb.njit(inline="always")
-def _read64(buf, i):
-    v = np.uint64(0)
-    for k in range(8):
-        v |= np.uint64(buf[i + k]) << np.uint64(8 * k)
-    return v
-
-
-@nb.njit(inline="always")
-def _read32(buf, i):
-    v = np.uint64(0)
-    for k in range(4):
-        v |= np.uint64(buf[i + k]) << np.uint64(8 * k)
-    return v
-
-
-@nb.njit(inline="always")
 def _round(acc, lane):
     acc = acc + lane * _P2
     acc = _rotl(acc, 31)
@@ -77,51 +61,6 @@ def _round(acc, lane):
 def _merge(acc, val):
     acc = acc ^ _round(np.uint64(0), val)
     return acc * _P1 + _P4
-
-
-@nb.njit(nogil=True, cache=True)
-def xxh64(buf, start, end, seed):
-    """XXH64 of ``buf[start:end]`` (``uint8`` array) with ``seed`` (``uint64``)."""
-    seed = np.uint64(seed)
-    n = end - start
-    p = start
-    if n >= 32:
-        v1 = seed + _P1 + _P2
-        v2 = seed + _P2
-        v3 = seed
-        v4 = seed - _P1
-        limit = end - 32
-        while p <= limit:
-            v1 = _round(v1, _read64(buf, p))
-            v2 = _round(v2, _read64(buf, p + 8))
-            v3 = _round(v3, _read64(buf, p + 16))
-            v4 = _round(v4, _read64(buf, p + 24))
-            p += 32
-        h = _rotl(v1, 1) + _rotl(v2, 7) + _rotl(v3, 12) + _rotl(v4, 18)
-        h = _merge(h, v1)
-        h = _merge(h, v2)
-        h = _merge(h, v3)
-        h = _merge(h, v4)
-    else:
-        h = seed + _P5
-    h = h + np.uint64(n)
-    while p + 8 <= end:
-        h = h ^ _round(np.uint64(0), _read64(buf, p))
-        h = _rotl(h, 27) * _P1 + _P4
-        p += 8
-    if p + 4 <= end:
-        h = h ^ (_read32(buf, p) * _P1)
-        h = _rotl(h, 23) * _P2 + _P3
-        p += 4
-    while p < end:
-        h = h ^ (np.uint64(buf[p]) * _P5)
-        h = _rotl(h, 11) * _P1
-        p += 1
-    h = h ^ (h >> np.uint64(33))
-    h = h * _P2
-    h = h ^ (h >> np.uint64(29))
-    h = h * _P3
-    return h ^ (h >> np.uint64(32))
 
 
 @nb.njit(inline="always")
@@ -165,6 +104,16 @@ def _xxh64_lanes(lanes, raw, n, seed):
     h = h ^ (h >> np.uint64(29))
     h = h * _P3
     return h ^ (h >> np.uint64(32))
+
+
+@nb.njit(nogil=True, cache=True)
+def xxh64(buf, start, end, seed):
+    """XXH64 of ``buf[start:end]`` (``uint8`` array) with ``seed`` (``uint64``)."""
+    n = end - start
+    lanes = np.zeros(n // 8 + 1, dtype=np.uint64)
+    raw = lanes.view(np.uint8)
+    raw[:n] = buf[start:end]
+    return _xxh64_lanes(lanes, raw, n, np.uint64(seed))
 
 
 @nb.njit(nogil=True, cache=True)
@@ -274,10 +223,18 @@ def gather_tokens(data, starts, ends):
 @nb.njit(nogil=True, cache=True)
 def hash_words(data, offsets, seed):
     """XXH64 of ``data[offsets[i]:offsets[i+1]]`` for every ``i``."""
+    seed = np.uint64(seed)
     n = len(offsets) - 1
+    longest = 0
+    for i in range(n):
+        longest = max(longest, offsets[i + 1] - offsets[i])
+    lanes = np.zeros(longest // 8 + 1, dtype=np.uint64)
+    raw = lanes.view(np.uint8)  # each word is copied here, 8-byte aligned, and read as lanes
     out = np.empty(n, dtype=np.uint64)
     for i in range(n):
-        out[i] = xxh64(data, offsets[i], offsets[i + 1], seed)
+        w = offsets[i + 1] - offsets[i]
+        raw[:w] = data[offsets[i] : offsets[i + 1]]
+        out[i] = _xxh64_lanes(lanes, raw, w, seed)
     return out
 
 
