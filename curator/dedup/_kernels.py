@@ -13,8 +13,12 @@ UTF-8 bytes of a batch once instead:
 * :func:`gather_tokens` — the referenced tokens' bytes, contiguous, for an Arrow string array.
 * :func:`hash_words` — XXH64 of every element of a flat binary array.
 * :func:`merge_items` — word hashes and the Arrow path's per-token word lists, back in document order.
+* :func:`ngrams` — word n-gram hashes per document (see :func:`~curator.dedup.normalize.ngram_hashes`).
+* :func:`sorted_sets`, :func:`pair_intersections` — per-document sorted distinct shingles and the size
+  of each candidate pair's intersection (exact verification in :mod:`curator.dedup.clusters`).
 
-All release the GIL (``nogil``) and are cached on disk after the first compilation.
+All release the GIL (``nogil``) and are cached on disk after the first compilation. The XXH64 code
+reads 8-byte lanes in machine byte order, which equals XXH64's little-endian order on x86-64 and ARM64.
 """
 
 from __future__ import annotations
