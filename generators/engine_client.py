@@ -28,6 +28,12 @@ log = logging.getLogger(__name__)
 
 VLLM_ENV = {"HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "VLLM_HOST_IP": "127.0.0.1"}
 SMALL_STAGE_CPUS = 0.1  # CPU share of Ray Data LLM helper stages (chat template, tokenize, detokenize) on CPU
+# Batches one Ray Data task runs at once through an async UDF such as the vLLM stage (Ray Data's
+# ``RAY_DATA_DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY``, 4 in ray 2.60). The requests go in blocks of
+# ``batch_size`` x this many rows: then every block is one task that keeps all its batches in the
+# engine, and the actor's ``max_concurrent_batches`` tasks fill the engine's scheduler. (With two
+# big blocks the engine saw 2 x 4 batches of 16 = 128 sequences of its 256 and generated at 0.8x.)
+ASYNC_BATCHES_PER_TASK = 4
 DEFAULT_MAX_NUM_SEQS = 256  # vLLM's default on CPU and most GPUs (1024 on the largest)
 # vLLM's scheduler limits for offline ``vllm.LLM`` on CPU. Its async engine (the one Ray Data's
 # stage and ``vllm serve`` run) defaults to half of each on CPU (128 sequences, 2048 tokens a step):
@@ -220,8 +226,8 @@ class RayEngineTeacherClient(_EngineBase):
     The job's fixed cost is start-up, so it is kept lean: the chat template is applied in the
     driver when the model's tokenizer loads here (no chat-template actor, which is one more process
     importing transformers while the engine starts; otherwise Ray Data's stage renders on the
-    workers), and the requests travel in ``2 x concurrency`` blocks (not one small block per row,
-    each a task a fresh worker process would start for).
+    workers). The requests travel in blocks of ``batch_size x ASYNC_BATCHES_PER_TASK`` rows: enough
+    tasks in flight to keep every engine's scheduler full, and not one tiny block per row.
 
     Args:
         model: model path or hub id (must be readable by the Ray workers).
@@ -229,13 +235,16 @@ class RayEngineTeacherClient(_EngineBase):
         concurrency: engine replicas.
         batch_size: rows per engine batch.
         chunk_size: requests per :meth:`generate` call from the cached runner (one engine start each).
-        engine_kwargs: extra vLLM engine arguments (e.g. ``tensor_parallel_size``).
+        engine_kwargs: extra vLLM engine arguments (e.g. ``tensor_parallel_size``; ``disable_log_stats:
+            False`` logs the engine's stats after every batch).
+        engine_metrics: export the engine's metrics to Ray's Prometheus endpoint (every engine step).
     """
 
     def __init__(self, model: str, cpu: bool | None = None, kv_cache_bytes: int = 128 * 2**20, max_model_len: int | None = None,
                  engine_kwargs: dict | None = None, concurrency: int = 1, batch_size: int = 16, max_invalid_retries: int = 2,
-                 chunk_size: int = 100_000) -> None:
+                 chunk_size: int = 100_000, engine_metrics: bool = False) -> None:
         super().__init__(model, max_invalid_retries)
+        self.engine_metrics = engine_metrics
         self._cpu_arg, self._kv_cache_bytes, self._max_model_len, self._extra_kwargs = cpu, kv_cache_bytes, max_model_len, engine_kwargs
         self.concurrency = concurrency
         self.batch_size = batch_size
@@ -244,9 +253,18 @@ class RayEngineTeacherClient(_EngineBase):
         self.chunk_size = chunk_size
 
     def _engine_setup(self) -> tuple[bool, dict]:
-        """``(cpu, engine kwargs)``, decided when Ray is up (CPU settings when the cluster has no GPU)."""
+        """``(cpu, engine kwargs)``, decided when Ray is up (CPU settings when the cluster has no GPU).
+
+        Stats logging is off unless asked for, as in ``vllm.LLM``: Ray Data's stage otherwise logs
+        the engine's stats after every batch.
+        """
         cpu = (not _ray_has_gpus()) if self._cpu_arg is None else self._cpu_arg
-        return cpu, engine_kwargs_for(cpu, self._kv_cache_bytes, self._max_model_len, self._extra_kwargs)
+        return cpu, engine_kwargs_for(cpu, self._kv_cache_bytes, self._max_model_len, {"disable_log_stats": True, **(self._extra_kwargs or {})})
+
+    def _num_blocks(self, n: int) -> int:
+        """Blocks of ``batch_size x ASYNC_BATCHES_PER_TASK`` requests (at least two per replica)."""
+        per_block = self.batch_size * ASYNC_BATCHES_PER_TASK
+        return max(1, min(n, max(2 * self.concurrency, math.ceil(n / per_block))))
 
     def _processor(self, rendered: bool):
         try:
@@ -280,6 +298,8 @@ class RayEngineTeacherClient(_EngineBase):
             # 128 sequences at batch_size 16: half the 256 the engine can run at once)
             max_concurrent_batches=max(8, math.ceil(int(engine_kwargs.get("max_num_seqs", DEFAULT_MAX_NUM_SEQS)) / self.batch_size)),
             should_continue_on_error=True,
+            # per-step export of engine metrics to Ray's Prometheus endpoint: CPU the engine needs
+            log_engine_metrics=self.engine_metrics,
             runtime_env={"env_vars": env},
             **kw,
         )
@@ -312,7 +332,7 @@ class RayEngineTeacherClient(_EngineBase):
         if prompts is not None:
             for row, prompt in zip(rows, prompts):
                 row["prompt"] = prompt
-        ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), 2 * self.concurrency)))
+        ds = ray.data.from_items(rows, override_num_blocks=self._num_blocks(len(rows)))
         try:
             out = self._processor(rendered=prompts is not None)(ds).take_all()
         except TeacherError:

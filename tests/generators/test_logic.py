@@ -178,6 +178,29 @@ def test_driver_chat_rendering_and_its_fallback(tiny_model, tmp_path):
     assert _ray_preprocess(row) == {"idx": 0, "messages": msgs[0], "sampling_params": {"max_tokens": 4}}
 
 
+def test_ray_engine_blocks_keep_the_engine_scheduler_full():
+    # Ray Data runs at most ASYNC_BATCHES_PER_TASK batches of one task through the vLLM stage at a
+    # time: blocks larger than that many batches leave sequences out of the engine (two blocks of
+    # 256 rows fed it 128 of the 256 it can run); smaller ones are wasted tasks
+    from generators.engine_client import ASYNC_BATCHES_PER_TASK, RayEngineTeacherClient
+
+    for batch_size, concurrency in [(16, 1), (8, 1), (16, 3)]:
+        c = RayEngineTeacherClient("m", cpu=True, batch_size=batch_size, concurrency=concurrency)
+        per_task = batch_size * ASYNC_BATCHES_PER_TASK
+        for n in [1, 5, per_task, per_task + 1, 1024, 100_000]:
+            blocks = c._num_blocks(n)
+            assert 1 <= blocks <= n
+            assert blocks >= min(n, 2 * concurrency)  # every replica gets work
+            rows_per_block = -(-n // blocks)
+            assert rows_per_block <= per_task or n <= 2 * concurrency * per_task
+            if n >= 4 * per_task:
+                assert blocks * per_task < n + per_task  # no more tasks than needed
+    c = RayEngineTeacherClient("m", cpu=True)
+    cpu, kw = c._engine_setup()
+    assert cpu and kw["disable_log_stats"] is True and c.engine_metrics is False
+    assert RayEngineTeacherClient("m", cpu=True, engine_kwargs={"disable_log_stats": False})._engine_setup()[1]["disable_log_stats"] is False
+
+
 def test_server_client_spreads_requests_over_small_pools_at_full_concurrency():
     # A stdlib HTTP/1.1 keep-alive server that answers chat completions after 50 ms and records
     # each request's client socket and how many requests were in flight at once.
