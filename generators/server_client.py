@@ -1,30 +1,32 @@
 """Teacher behind any OpenAI-compatible server (``vllm serve`` first of all).
 
-:class:`ServerTeacherClient` posts chat completions through pooled ``httpx.AsyncClient`` s (pools of
-16 connections, see :class:`_Pools`) per :meth:`generate` call, at most ``max_concurrency`` at a time,
-each with a timeout. (Plain httpx, not
-the ``openai`` SDK: it cost ~1 s to import and ~50% more client CPU per request, which on a
-small machine competes with the server; see ``benchmarks/bench_synthesis.py``.) Transport faults
-(connection refused, timeout, HTTP 5xx/429) are retried with exponential backoff and jitter up to ``max_retries`` times; answers
-that fail validation against the request's pydantic model are retried up to
-``max_invalid_retries`` times. After that the request comes back as a failed
-:class:`~generators.base.TeacherResult` carrying the raw text: the client never raises for a single
-prompt. Structured output is asked for with vLLM's ``structured_outputs`` body field (or an OpenAI
-``response_format`` JSON schema); the removed ``guided_*`` fields are never used.
+:class:`ServerTeacherClient` posts chat completions through one ``aiohttp`` session per
+:meth:`generate` call, at most ``max_concurrency`` at a time, each with a timeout. (aiohttp, not
+httpx or the ``openai`` SDK: per request it costs a fraction of their client CPU -- 0.2 s
+against 0.8-0.9 s for 256 requests with httpx, and the SDK was slower still -- which on a small
+machine is CPU taken from the server; see ``benchmarks/bench_synthesis.py``.) Transport faults
+(connection refused or dropped, timeout, HTTP 5xx/429) are retried with exponential backoff and
+jitter up to ``max_retries`` times; answers that fail validation against the request's pydantic
+model are retried up to ``max_invalid_retries`` times. After that the request comes back as a
+failed :class:`~generators.base.TeacherResult` carrying the raw text: the client never raises for a
+single prompt. Structured output is asked for with vLLM's ``structured_outputs`` body field (or an
+OpenAI ``response_format`` JSON schema); the removed ``guided_*`` fields are never used.
 
-:meth:`ServerTeacherClient.check` (run on construction) raises :class:`TeacherError` with the
-command to start a server when nothing answers at ``base_url``.
+:meth:`ServerTeacherClient.check` (run on construction; a plain ``httpx`` GET) raises
+:class:`TeacherError` with the command to start a server when nothing answers at ``base_url``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
 import random
 import threading
 from typing import Literal
 
+import aiohttp
 import httpx
 
 from curator.exceptions import TeacherError
@@ -39,7 +41,7 @@ START_HINT = (
 
 @functools.lru_cache(maxsize=1)
 def _tls_context():
-    """One TLS context per process (httpx builds a new one per client otherwise: ~40 ms each)."""
+    """One TLS context per process (certifi's roots; building one costs ~40 ms)."""
     return httpx.create_ssl_context()
 
 
@@ -147,10 +149,12 @@ class ServerTeacherClient(TeacherClient):
         return box[0]
 
     async def _agenerate(self, requests: list[TeacherRequest]) -> list[TeacherResult]:
-        pools = _Pools(self.base_url, {"Authorization": f"Bearer {self.api_key}"}, self.max_concurrency, self.timeout_s)
+        # the connector keeps up to max_concurrency keep-alive connections; the semaphore is the limit
+        connector = aiohttp.TCPConnector(limit=self.max_concurrency, ssl=_tls_context() if self.base_url.startswith("https") else False)
         sem = asyncio.Semaphore(self.max_concurrency)
-        async with pools:
-            return list(await asyncio.gather(*(self._one(pools, sem, r) for r in requests)))
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {self.api_key}"}, connector=connector,
+                                         timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as session:
+            return list(await asyncio.gather(*(self._one(session, sem, r) for r in requests)))
 
     def _body(self, req: TeacherRequest) -> dict:
         """The JSON body of one ``POST /chat/completions``."""
@@ -171,26 +175,28 @@ class ServerTeacherClient(TeacherClient):
                 body["structured_outputs"] = {"json": schema}
         return body
 
-    async def _post(self, pools: "_Pools", body: dict) -> tuple[dict | None, str | None, str]:
+    async def _post(self, session: aiohttp.ClientSession, body: dict) -> tuple[dict | None, str | None, str]:
         """One chat completion: ``(response JSON, None, "")`` or ``(None, retry kind | "request", detail)``."""
         try:
-            r = await pools.post("/chat/completions", body)
-        except httpx.TimeoutException as exc:
+            async with session.post(f"{self.base_url}/chat/completions", json=body) as r:
+                status, payload = r.status, await r.read()
+        except TimeoutError as exc:  # aiohttp's timeouts are TimeoutError subclasses
             return None, "timeout", f"timeout after {self.timeout_s}s ({type(exc).__name__})"
-        except httpx.TransportError as exc:
+        except (aiohttp.ClientError, OSError) as exc:  # refused, reset, dropped mid-response
             return None, "connection", f"cannot reach {self.base_url} ({type(exc).__name__}: {exc})"
-        if r.status_code >= 500 or r.status_code == 429:
-            return None, "server", f"HTTP {r.status_code}: {r.text[:300]}"
-        if r.status_code >= 400:  # a request the server will never accept (e.g. prompt too long)
-            return None, "request", f"HTTP {r.status_code}: {r.text[:500]}"
+        text = payload.decode("utf-8", "replace")
+        if status >= 500 or status == 429:
+            return None, "server", f"HTTP {status}: {text[:300]}"
+        if status >= 400:  # a request the server will never accept (e.g. prompt too long)
+            return None, "request", f"HTTP {status}: {text[:500]}"
         try:
-            data = r.json()
+            data = json.loads(payload)
             data["choices"][0]["message"]
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            return None, "server", f"malformed response ({type(exc).__name__}): {r.text[:300]}"
+            return None, "server", f"malformed response ({type(exc).__name__}): {text[:300]}"
         return data, None, ""
 
-    async def _one(self, pools: "_Pools", sem: asyncio.Semaphore, req: TeacherRequest) -> TeacherResult:
+    async def _one(self, session: aiohttp.ClientSession, sem: asyncio.Semaphore, req: TeacherRequest) -> TeacherResult:
         res = TeacherResult(prompt_hash=req.prompt_hash(self.model))
         delays = backoff_delays(self.max_retries, self.backoff_s, self.max_backoff_s, rng=self._rng)
         transport_fails = invalid_fails = 0
@@ -199,7 +205,7 @@ class ServerTeacherClient(TeacherClient):
             res.attempts += 1
             async with sem:
                 self.count("requests_sent")
-                data, retry_kind, detail = await self._post(pools, body)
+                data, retry_kind, detail = await self._post(session, body)
             if retry_kind == "request":
                 self.count("errors_request")
                 res.error = f"request: {detail}"
@@ -233,38 +239,3 @@ class ServerTeacherClient(TeacherClient):
                 return res
             invalid_fails += 1
             self.count("retries")
-
-
-class _Pools:
-    """Several small ``httpx.AsyncClient`` connection pools; each request goes to the least busy one.
-
-    httpcore's pool scans all its connections (an expiry check with a socket query each) whenever a
-    response is released: with one pool of 256 connections that bookkeeping was ~80% of the client's
-    CPU (3 s per 256 requests here, on the cores the server needs). Pools of at most ``POOL_SIZE``
-    connections cut it by the number of pools.
-    """
-
-    POOL_SIZE = 16
-
-    def __init__(self, base_url: str, headers: dict, max_concurrency: int, timeout_s: float) -> None:
-        n = max(1, -(-max_concurrency // self.POOL_SIZE))
-        size = -(-max_concurrency // n)
-        limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
-        self.clients = [httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits, timeout=timeout_s, verify=_tls_context())
-                        for _ in range(n)]
-        self.busy = [0] * n
-
-    async def post(self, path: str, body: dict) -> httpx.Response:
-        i = min(range(len(self.busy)), key=self.busy.__getitem__)
-        self.busy[i] += 1
-        try:
-            return await self.clients[i].post(path, json=body)
-        finally:
-            self.busy[i] -= 1
-
-    async def __aenter__(self) -> "_Pools":
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        for c in self.clients:
-            await c.aclose()
