@@ -5,7 +5,7 @@ On the same ``--n`` seeds (so the same chat prompts), each with a cold response 
 * ``server``: a real vLLM OpenAI-compatible server subprocess on 127.0.0.1 (started and warmed up
   with a few short requests outside the timing, like a long-lived ``vllm serve``; given the
   scheduler limits ``vllm.LLM`` has on CPU, ``--max-num-seqs 256 --max-num-batched-tokens 4096``,
-  as the README says to), then :func:`generators.synthesize.run_synthesis` with the client the
+  and its ``--disable-log-stats`` default, as the README says to), then :func:`generators.synthesize.run_synthesis` with the client the
   pipeline builds from ``synthesis.teacher`` (``mode: server``). It alternates with the ``raw``
   baseline in ``--rounds`` rounds (order flipped each round, fresh seeds each round), so that the
   machine's drift, which moved a single before/after comparison by +-20%, hits both alike;
@@ -91,6 +91,7 @@ def _start_server(model: str, work: Path) -> tuple[subprocess.Popen, int]:
            "--max-model-len", str(MAX_MODEL_LEN),
            # the scheduler limits vllm.LLM has on CPU (the server's own default is half of each)
            "--max-num-seqs", str(CPU_SCHEDULER["max_num_seqs"]), "--max-num-batched-tokens", str(CPU_SCHEDULER["max_num_batched_tokens"]),
+           "--disable-log-stats",  # vllm.LLM's default
            "--structured-outputs-config", '{"backend": "guidance", "disable_any_whitespace": true}']
     log = open(work / "server.log", "wb")
     proc = subprocess.Popen(cmd, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
