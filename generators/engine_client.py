@@ -32,7 +32,8 @@ SMALL_STAGE_CPUS = 0.1  # CPU share of Ray Data LLM helper stages (chat template
 # ``RAY_DATA_DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY``, 4 in ray 2.60). The requests go in blocks of
 # ``batch_size`` x this many rows: then every block is one task that keeps all its batches in the
 # engine, and the actor's ``max_concurrent_batches`` tasks fill the engine's scheduler. (With two
-# big blocks the engine saw 2 x 4 batches of 16 = 128 sequences of its 256 and generated at 0.8x.)
+# big blocks the engine got at most 2 x 4 batches of 16 = 128 sequences of its 256: its log showed
+# ~80-108 running and none waiting; with these blocks ~150-200 run, as many as the KV cache holds.)
 ASYNC_BATCHES_PER_TASK = 4
 DEFAULT_MAX_NUM_SEQS = 256  # vLLM's default on CPU and most GPUs (1024 on the largest)
 # vLLM's scheduler limits for offline ``vllm.LLM`` on CPU. Its async engine (the one Ray Data's
