@@ -156,6 +156,7 @@ class TeacherSettings(_Section):
     engine_kv_cache_bytes: int = Field(128 * 2**20, gt=0, description="KV cache size on CPU engines.")
     engine_max_model_len: int | None = Field(None, description="Engine context length (null: the model's).")
     engine_batch_size: int = Field(16, gt=0, description="Rows per Ray Data vLLM batch (engine mode).")
+    engine_metrics: bool = Field(False, description="Ray engine mode: export vLLM's engine metrics to Ray's Prometheus endpoint (every engine step: CPU the engine would use).")
 
 
 class SynthesisSettings(_Section):
@@ -316,7 +317,7 @@ _NOT_HASHED = {"ray"}
 # Teacher settings that say how to reach the teacher, not what it is asked: not hashed either.
 _TEACHER_TRANSPORT = (
     "max_concurrency", "timeout_s", "max_retries", "max_invalid_retries", "backoff_s", "api_key_env", "base_url",
-    "cache_dir", "engine_batch_size", "structured_mode",
+    "cache_dir", "engine_batch_size", "engine_metrics", "structured_mode",
 )
 
 

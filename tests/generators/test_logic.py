@@ -199,6 +199,10 @@ def test_ray_engine_blocks_keep_the_engine_scheduler_full():
     cpu, kw = c._engine_setup()
     assert cpu and kw["disable_log_stats"] is True and c.engine_metrics is False
     assert RayEngineTeacherClient("m", cpu=True, engine_kwargs={"disable_log_stats": False})._engine_setup()[1]["disable_log_stats"] is False
+    from curator.settings import TeacherSettings
+    from generators import make_teacher
+
+    assert make_teacher(TeacherSettings(mode="engine", model="m", engine_metrics=True)).engine_metrics is True
 
 
 def test_server_client_keeps_max_concurrency_in_flight_over_reused_connections():
