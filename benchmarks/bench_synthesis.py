@@ -5,8 +5,9 @@ On the same ``--n`` seeds (so the same chat prompts), each with a cold response 
 * ``server``: a real vLLM OpenAI-compatible server subprocess on 127.0.0.1 (started and warmed up
   with a few short requests outside the timing, like a long-lived ``vllm serve``; given the
   scheduler limits ``vllm.LLM`` has on CPU, ``--max-num-seqs 256 --max-num-batched-tokens 4096``,
-  and its ``--disable-log-stats`` default, as the README says to), then :func:`generators.synthesize.run_synthesis` with the client the
-  pipeline builds from ``synthesis.teacher`` (``mode: server``). It alternates with the ``raw``
+  and its ``--disable-log-stats`` default, as the README says to), then
+  :func:`generators.synthesize.run_synthesis` with the client the pipeline builds from
+  ``synthesis.teacher`` (``mode: server``). It alternates with the ``raw``
   baseline in ``--rounds`` rounds (order flipped each round, fresh seeds each round), so that the
   machine's drift, which moved a single before/after comparison by +-20%, hits both alike;
 * ``ray``: :func:`run_synthesis` with ``mode: engine``, ``engine_backend: ray`` -- one Ray Data

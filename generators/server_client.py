@@ -39,6 +39,11 @@ START_HINT = (
 )
 
 
+def _text(payload: bytes) -> str:
+    """A response body for an error message (decoded only when one is written)."""
+    return payload.decode("utf-8", "replace")
+
+
 @functools.lru_cache(maxsize=1)
 def _tls_context():
     """One TLS context per process (certifi's roots; building one costs ~40 ms)."""
@@ -184,16 +189,15 @@ class ServerTeacherClient(TeacherClient):
             return None, "timeout", f"timeout after {self.timeout_s}s ({type(exc).__name__})"
         except (aiohttp.ClientError, OSError) as exc:  # refused, reset, dropped mid-response
             return None, "connection", f"cannot reach {self.base_url} ({type(exc).__name__}: {exc})"
-        text = payload.decode("utf-8", "replace")
         if status >= 500 or status == 429:
-            return None, "server", f"HTTP {status}: {text[:300]}"
+            return None, "server", f"HTTP {status}: {_text(payload)[:300]}"
         if status >= 400:  # a request the server will never accept (e.g. prompt too long)
-            return None, "request", f"HTTP {status}: {text[:500]}"
+            return None, "request", f"HTTP {status}: {_text(payload)[:500]}"
         try:
             data = json.loads(payload)
             data["choices"][0]["message"]
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            return None, "server", f"malformed response ({type(exc).__name__}): {text[:300]}"
+            return None, "server", f"malformed response ({type(exc).__name__}): {_text(payload)[:300]}"
         return data, None, ""
 
     async def _one(self, session: aiohttp.ClientSession, sem: asyncio.Semaphore, req: TeacherRequest) -> TeacherResult:
