@@ -150,7 +150,7 @@ class TeacherSettings(_Section):
         "('CPU Generator does not use offset') with 16 concurrent seeded requests."
     )
     cache_dir: str | None = Field(None, description="Response cache; default OUT/_cache/teacher.")
-    engine_backend: Literal["ray", "vllm"] = Field("ray", description="Engine mode: Ray Data `ray.data.llm` processor, or a direct `vllm.LLM`.")
+    engine_backend: Literal["ray", "vllm"] = Field("ray", description="Engine mode: Ray Data `ray.data.llm` vLLM engine stage, or a direct `vllm.LLM`.")
     engine_kwargs: dict = Field(default_factory=dict, description="Extra vLLM engine arguments (engine mode), e.g. tensor_parallel_size.")
     engine_cpu: bool | None = Field(None, description="Engine mode: CPU settings (eager, float32, kv cache bytes, CPU bundle). Null: when no GPU is visible.")
     engine_kv_cache_bytes: int = Field(128 * 2**20, gt=0, description="KV cache size on CPU engines.")

@@ -1,7 +1,7 @@
 """Teacher as an in-process vLLM engine: Ray Data's vLLM processor, or a direct ``vllm.LLM``.
 
-:class:`RayEngineTeacherClient` runs a batch of requests through ``ray.data.llm``
-(``vLLMEngineProcessorConfig`` + ``build_processor``) -- the path for corpus builds on GPU workers
+:class:`RayEngineTeacherClient` runs a batch of requests through Ray Data LLM's vLLM engine stage
+(a ``ray.data.llm`` ``vLLMEngineProcessorConfig``, staged by :mod:`generators.ray_engine_stage`) -- the path for corpus builds on GPU workers
 of a Ray cluster. :class:`VllmEngineTeacherClient` keeps one ``vllm.LLM`` in this process (the
 fast path on a single machine and the raw baseline of the benchmark). Both validate every answer
 against the request's schema in the driver, re-ask invalid ones up to ``max_invalid_retries``
@@ -27,7 +27,6 @@ from generators.base import TeacherClient, TeacherRequest, TeacherResult, schema
 log = logging.getLogger(__name__)
 
 VLLM_ENV = {"HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "VLLM_HOST_IP": "127.0.0.1"}
-SMALL_STAGE_CPUS = 0.1  # CPU share of Ray Data LLM helper stages (chat template, tokenize, detokenize) on CPU
 # Batches one Ray Data task runs at once through an async UDF such as the vLLM stage (Ray Data's
 # ``RAY_DATA_DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY``, 4 in ray 2.60). The requests go in blocks of
 # ``batch_size`` x this many rows: then every block is one task that keeps all its batches in the
@@ -68,20 +67,6 @@ def _ray_has_gpus() -> bool:
     except Exception:  # pragma: no cover
         pass
     return _cuda_visible()
-
-
-def render_chat_prompts(model: str, messages: list[list[dict]]) -> list[str] | None:
-    """The model's chat template applied in this process, or ``None`` when its tokenizer cannot be
-    loaded here (a model path that exists only on the workers: Ray Data's chat-template stage then
-    renders on them)."""
-    try:
-        from transformers import AutoTokenizer
-
-        tok = AutoTokenizer.from_pretrained(model)
-        return [tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in messages]
-    except Exception as exc:
-        log.info("chat template of %s not applied in the driver (%s: %s); Ray Data's stage renders it", model, type(exc).__name__, exc)
-        return None
 
 
 def engine_kwargs_for(cpu: bool | None, kv_cache_bytes: int, max_model_len: int | None, extra: dict | None = None) -> dict:
@@ -196,38 +181,18 @@ class VllmEngineTeacherClient(_EngineBase):
         self._llm = None
 
 
-def _ray_preprocess(row: dict) -> dict:
-    """Ray Data row -> vLLM stage input (messages + sampling params)."""
-    sp = json.loads(row["sampling_json"])
-    if row.get("schema_json"):
-        sp["structured_outputs"] = {"json": row["schema_json"]}
-    if row.get("prompt"):  # rendered in the driver
-        return {"idx": row["idx"], "prompt": row["prompt"], "sampling_params": sp}
-    return {"idx": row["idx"], "messages": json.loads(row["messages_json"]), "sampling_params": sp}
-
-
-def _ray_postprocess(row: dict) -> dict:
-    """vLLM stage output -> the fields the driver validates."""
-    return {
-        "idx": row["idx"],
-        "generated_text": row.get("generated_text") or "",
-        "finish_reason": str(row.get("finish_reason") or ""),
-        "num_generated_tokens": int(row.get("num_generated_tokens") or 0),
-        "error": str(row.get("__inference_error__") or ""),
-    }
-
-
 class RayEngineTeacherClient(_EngineBase):
-    """Batch inference with Ray Data's vLLM processor (``ray.data.llm``).
+    """Batch inference with Ray Data LLM's vLLM engine stage (``ray.data.llm``).
 
-    Each :meth:`generate` call builds one dataset of the requests and runs it through a
-    processor (one engine per replica, started for the call). Ray must be initialised (or it is
-    started locally).
+    Each :meth:`generate` call builds one dataset of the requests and runs it through the engine
+    stage (one engine per replica, started for the call). Ray must be initialised (or it is started
+    locally).
 
-    The job's fixed cost is start-up, so it is kept lean: the chat template is applied in the
-    driver when the model's tokenizer loads here (no chat-template actor, which is one more process
-    importing transformers while the engine starts; otherwise Ray Data's stage renders on the
-    workers). The requests travel in blocks of ``batch_size x ASYNC_BATCHES_PER_TASK`` rows: enough
+    The job's fixed cost is start-up, so it is kept lean: the stage is handed to Ray Data without
+    importing vLLM in the driver (:mod:`generators.ray_engine_stage`), so the engine actor starts at
+    once, and the actor applies the chat template with the engine's tokenizer (no chat-template,
+    tokenize or detokenize actors: each is one more process loading transformers while the engine
+    starts). The requests travel in blocks of ``batch_size x ASYNC_BATCHES_PER_TASK`` rows: enough
     tasks in flight to keep every engine's scheduler full, and not one tiny block per row.
 
     Args:
@@ -267,28 +232,18 @@ class RayEngineTeacherClient(_EngineBase):
         per_block = self.batch_size * ASYNC_BATCHES_PER_TASK
         return max(1, min(n, max(2 * self.concurrency, math.ceil(n / per_block))))
 
-    def _processor(self, rendered: bool):
+    def _processor_config(self):
         try:
-            from ray.data.llm import build_processor, vLLMEngineProcessorConfig
+            from ray.data.llm import vLLMEngineProcessorConfig
+
         except ImportError as exc:
             raise TeacherError(f"ray.data.llm is unavailable ({exc}); install ray[data,serve] and vllm (not ray[llm], which pins CUDA vllm)") from exc
         cpu, engine_kwargs = self._engine_setup()
         kw: dict[str, Any] = {}
-        map_kw: dict[str, Any] = {}
-        if rendered:
-            kw["chat_template_stage"] = False
         if cpu:
-            # The engine takes one whole CPU; the helper stages must not starve it on a small machine
-            # (default 1 CPU each: on 2 cores the engine actor then waits forever).
+            # The engine takes one whole CPU (Ray Data's default asks for a GPU: it would wait
+            # forever); the row conversions must not starve it on a small machine.
             kw["placement_group_config"] = {"bundles": [{"CPU": 1}]}
-            # The engine tokenizes the rendered prompt and detokenizes its output itself (as vllm.LLM
-            # does): separate tokenize/detokenize stages are two more actor pools, each a process that
-            # loads the tokenizer, competing with the engine for the same few cores.
-            kw.setdefault("chat_template_stage", {"num_cpus": SMALL_STAGE_CPUS})
-            kw.update(tokenize_stage=False, detokenize_stage=False)
-            map_kw = {"num_cpus": SMALL_STAGE_CPUS}
-        # the row conversions are cheap: a few tasks at a time (each may start a worker process)
-        map_kw["concurrency"] = max(2, self.concurrency)
         env = {k: os.environ.get(k, v) for k, v in VLLM_ENV.items()}
         config = vLLMEngineProcessorConfig(
             model_source=self.model,
@@ -304,8 +259,7 @@ class RayEngineTeacherClient(_EngineBase):
             runtime_env={"env_vars": env},
             **kw,
         )
-        return build_processor(config, preprocess=_ray_preprocess, postprocess=_ray_postprocess,
-                               preprocess_map_kwargs=dict(map_kw), postprocess_map_kwargs=dict(map_kw))
+        return config
 
     def _run(self, requests: list[TeacherRequest]) -> list[tuple[str, str | None, int, str]]:
         import ray
@@ -313,6 +267,8 @@ class RayEngineTeacherClient(_EngineBase):
 
         if not ray.is_initialized():
             ray.init(include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+        from generators.ray_engine_stage import DATA_COLUMN, MESSAGES_KEY, run_engine_stage
+
         rows = []
         # Every row must carry the same sampling keys with non-null values: a seed missing from some
         # rows becomes a null in the Arrow block, arrives as a float NaN, and vLLM's engine input
@@ -323,29 +279,23 @@ class RayEngineTeacherClient(_EngineBase):
             sp = _sampling_dict(r)
             if not all_seeded:
                 sp.pop("seed", None)
-            rows.append({
-                "idx": i,
-                "messages_json": json.dumps(r.messages, ensure_ascii=False),
-                "sampling_json": json.dumps(sp),
-                "schema_json": json.dumps(schema) if schema is not None else "",
-            })
-        prompts = render_chat_prompts(self.model, [r.messages for r in requests])
-        if prompts is not None:
-            for row, prompt in zip(rows, prompts):
-                row["prompt"] = prompt
+            if schema is not None:
+                sp["structured_outputs"] = {"json": json.dumps(schema)}
+            rows.append({DATA_COLUMN: {"idx": i, MESSAGES_KEY: json.dumps(r.messages, ensure_ascii=False), "sampling_params": sp}})
         ds = ray.data.from_items(rows, override_num_blocks=self._num_blocks(len(rows)))
         try:
-            out = self._processor(rendered=prompts is not None)(ds).take_all()
+            out = run_engine_stage(ds, self._processor_config()).take_all()
         except TeacherError:
             raise
         except Exception as exc:
-            raise TeacherError(f"Ray Data vLLM processor failed for {self.model!r}: {type(exc).__name__}: {exc}") from exc
-        by_idx = {int(r["idx"]): r for r in out}
+            raise TeacherError(f"Ray Data vLLM engine stage failed for {self.model!r}: {type(exc).__name__}: {exc}") from exc
+        by_idx = {int(r[DATA_COLUMN]["idx"]): r[DATA_COLUMN] for r in out}
         res = []
         for i in range(len(requests)):
             r = by_idx.get(i)
             if r is None:
-                res.append(("", None, 0, "row lost by the processor"))
+                res.append(("", None, 0, "row lost by the engine stage"))
             else:
-                res.append((r["generated_text"], r["finish_reason"] or None, r["num_generated_tokens"], r["error"]))
+                res.append((r.get("generated_text") or "", str(r.get("finish_reason") or "") or None,
+                            int(r.get("num_generated_tokens") or 0), str(r.get("__inference_error__") or "")))
         return res

@@ -160,24 +160,6 @@ def test_unknown_template_in_settings_is_refused():
         plan_jobs(_seeds([4.5]), s)
 
 
-def test_driver_chat_rendering_and_its_fallback(tiny_model, tmp_path):
-    # the Ray engine path renders chat prompts in the driver when the tokenizer loads here, and
-    # leaves them to Ray Data's chat-template stage otherwise (a path only the workers can read)
-    from transformers import AutoTokenizer
-
-    from generators.engine_client import _ray_preprocess, render_chat_prompts
-
-    msgs = [[{"role": "user", "content": "What is a prime?"}], [{"role": "user", "content": "Name a gas."}]]
-    out = render_chat_prompts(str(tiny_model), msgs)
-    tok = AutoTokenizer.from_pretrained(str(tiny_model))
-    assert out == [tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in msgs]
-    assert "What is a prime?" in out[0] and out[0] != out[1]
-    assert render_chat_prompts(str(tmp_path / "only-on-the-workers"), msgs) is None
-    row = {"idx": 0, "messages_json": json.dumps(msgs[0]), "sampling_json": json.dumps({"max_tokens": 4}), "schema_json": ""}
-    assert _ray_preprocess({**row, "prompt": out[0]}) == {"idx": 0, "prompt": out[0], "sampling_params": {"max_tokens": 4}}
-    assert _ray_preprocess(row) == {"idx": 0, "messages": msgs[0], "sampling_params": {"max_tokens": 4}}
-
-
 def test_ray_engine_blocks_keep_the_engine_scheduler_full():
     # Ray Data runs at most ASYNC_BATCHES_PER_TASK batches of one task through the vLLM stage at a
     # time: blocks larger than that many batches leave sequences out of the engine (two blocks of
