@@ -11,8 +11,10 @@ On the same ``--n`` seeds (so the same chat prompts), each with a cold response 
   baseline in ``--rounds`` rounds (order flipped each round, fresh seeds each round), so that the
   machine's drift, which moved a single before/after comparison by +-20%, hits both alike;
 * ``ray``: :func:`run_synthesis` with ``mode: engine``, ``engine_backend: ray`` -- one Ray Data
-  ``ray.data.llm`` vLLM processor job, which starts its engine inside the job (Ray itself is
-  started outside the timing, as a cluster would be);
+  job through ``ray.data.llm``'s vLLM engine stage, which starts its engine inside the job (Ray
+  itself is started outside the timing, as a cluster would be, and the machine let go idle before
+  each timing, as before ``raw_cold``'s). It alternates with ``raw_cold``
+  in ``--rounds`` rounds the same way (one job against one script swung 0.74-1.06 here);
 * ``raw`` (baseline, same run): one in-process ``vllm.LLM`` with the same engine arguments,
   ``generate`` on the same prompts rendered with the model's chat template, same sampling
   (temperature, top_p, max_tokens). ``init_s`` is its engine start, ``gen_s`` its warm
@@ -21,12 +23,14 @@ On the same ``--n`` seeds (so the same chat prompts), each with a cold response 
 * ``raw_cold`` (baseline of the Ray path, same run): the same job as a plain script in a fresh
   process -- import vLLM, start ``LLM``, ``generate`` -- timed to its results in hand.
 
+Figures of rounds are summed (``round_ratios`` lists each round's).
+
 ``ratio`` = pipeline tokens/s / baseline tokens/s: the server path against the warm ``generate``
 (neither server start nor engine start is timed), the Ray path, which starts an engine on every
 job, against ``raw_cold`` (``ratio_vs_init_and_generate``, against an engine start without the
 import, and ``ratio_vs_warm_generate`` are also given). vLLM's on-disk model-info cache is filled
 before any timing. The synthesis templates are free text (no JSON schema), so neither side does
-guided decoding. Prints ONE JSON line on stdout (logs go to stderr). The defaults take about 5
+guided decoding. Prints ONE JSON line on stdout (logs go to stderr). The defaults take about 9
 minutes on 2 cores:
 
     .venv/bin/python benchmarks/bench_synthesis.py --n 256 --max-tokens 128 --rounds 3
@@ -152,6 +156,17 @@ class RawEngine:
         return {"rows": rows, "gen_s": gen_s, "tokens": tokens}
 
 
+def _wait_quiet(max_s: float = 20.0) -> None:
+    """Untimed: wait until the machine is idle (two 0.5 s samples under 30% CPU), so that Ray's
+    start-up tail (its prestarted workers and agents keep starting for seconds after ``ray.init``
+    returns) or the teardown of the previous job does not land in a timing."""
+    import psutil
+
+    deadline, quiet = time.monotonic() + max_s, 0
+    while quiet < 2 and time.monotonic() < deadline:
+        quiet = quiet + 1 if psutil.cpu_percent(interval=0.5) < 30 else 0
+
+
 def _sum_figures(parts: list[dict], seconds_key: str) -> dict:
     rows, tokens, secs = (sum(p[k] for p in parts) for k in ("rows", "tokens", seconds_key))
     return {"rows": rows, "tokens": tokens, seconds_key: round(secs, 3), "rows_s": round(rows / secs, 2), "tok_s": round(tokens / secs, 1)}
@@ -201,6 +216,8 @@ def run_server_vs_raw(args, model: str, work: Path) -> tuple[dict, dict]:
 
 
 def run_ray(args, model: str, seeds: pa.Table, work: Path) -> dict:
+    """One Ray path job on ``seeds`` with a cold response cache under ``work`` (Ray started and
+    stopped outside the timing)."""
     import ray
 
     from generators.synthesize import run_synthesis
@@ -212,8 +229,9 @@ def run_ray(args, model: str, seeds: pa.Table, work: Path) -> dict:
         DataContext.get_current().enable_progress_bars = False
         settings = _settings(args, {"mode": "engine", "engine_backend": "ray", "model": model, "engine_max_model_len": MAX_MODEL_LEN,
                                     "engine_kv_cache_bytes": KV_BYTES})
+        _wait_quiet()
         t0 = time.perf_counter()
-        _, stats = run_synthesis(seeds, settings, work / "cache_ray")
+        _, stats = run_synthesis(seeds, settings, work / "cache")
         wall = time.perf_counter() - t0
     finally:
         ray.shutdown()
@@ -272,6 +290,7 @@ def run_raw_cold(args, model: str, seeds: pa.Table, work: Path) -> dict:
     (work / "raw_cold.json").write_text(json.dumps(spec))
     script = work / "raw_cold.py"
     script.write_text(RAW_COLD)
+    _wait_quiet()
     t0 = time.perf_counter()
     t0_wall = time.time()
     subprocess.run([sys.executable, str(script), str(work / "raw_cold.json"), str(work / "raw_cold_out.json")], check=True,
@@ -281,6 +300,29 @@ def run_raw_cold(args, model: str, seeds: pa.Table, work: Path) -> dict:
     result_s = out["done_at"] - t0_wall
     return {"rows": out["rows"], "tokens": out["tokens"], "result_s": round(result_s, 3), "exit_s": round(wall, 3),
             "tok_s": round(out["tokens"] / result_s, 1)}
+
+
+def run_ray_vs_raw_cold(args, model: str, work: Path) -> tuple[dict, dict]:
+    """The Ray path and ``raw_cold`` in ``--rounds`` alternating rounds (order flipped each round,
+    fresh seeds each round): a single job against a single script swung from 0.74 to 1.06 on the
+    same code here. Returns ``(ray, raw_cold)`` figures, summed over the rounds."""
+    ray_parts, cold_parts, ratios = [], [], []
+    for r in range(args.rounds):
+        seeds = _seeds(args.n, offset=(r + 1) * args.n)
+        got = {}
+        for which in (("ray", "raw_cold") if r % 2 == 0 else ("raw_cold", "ray")):
+            (work / f"{which}_{r}").mkdir()
+            got[which] = (run_ray if which == "ray" else run_raw_cold)(args, model, seeds, work / f"{which}_{r}")
+        ray_parts.append(got["ray"])
+        cold_parts.append(got["raw_cold"])
+        ratios.append(round(got["ray"]["tok_s"] / got["raw_cold"]["tok_s"], 3))
+    ray = _sum_figures(ray_parts, "wall_s")
+    ray.update(failed=sum(p["failed"] for p in ray_parts), retries=sum(p["retries"] for p in ray_parts),
+               errors=[e for p in ray_parts for e in p["errors"]][:3], round_ratios=ratios)
+    cold = _sum_figures(cold_parts, "result_s")
+    cold["exit_s"] = round(sum(p["exit_s"] for p in cold_parts), 3)
+    ray["ratio"] = round(ray["tok_s"] / cold["tok_s"], 3)
+    return ray, cold
 
 
 def warm_vllm_caches(model: str) -> None:
@@ -299,7 +341,7 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=0.7)
     ap.add_argument("--concurrency", type=int, default=None, help="server path max_concurrency (default: synthesis.teacher's)")
     ap.add_argument("--paths", default="server,ray", help="comma list of server, ray")
-    ap.add_argument("--rounds", type=int, default=3, help="alternating server / raw generate rounds (server path)")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds: server / warm raw generate, and Ray job / raw_cold script")
     args = ap.parse_args()
     paths = [p for p in args.paths.split(",") if p]
     # vLLM and Ray log to stdout (engine subprocesses inherit it): send all that to stderr so that
@@ -321,15 +363,13 @@ def main() -> None:
     t_all = time.perf_counter()
     result: dict = {"bench": "synthesis", "n": args.n, "max_tokens": args.max_tokens, "temperature": args.temperature}
     if "ray" in paths:  # first: the raw engine of the server comparison lives on in this process
-        result["ray"] = run_ray(args, model, seeds, work)
-        result["raw_cold"] = run_raw_cold(args, model, seeds, work)
+        result["ray"], result["raw_cold"] = run_ray_vs_raw_cold(args, model, work)
     if "server" in paths:
         result["server"], result["raw"] = run_server_vs_raw(args, model, work)
     else:
         result["raw"] = run_raw(args, model, seeds)
     raw = result["raw"]
     if "ray" in paths:
-        result["ray"]["ratio"] = round(result["ray"]["tok_s"] / result["raw_cold"]["tok_s"], 3)
         result["ray"]["ratio_vs_init_and_generate"] = round(result["ray"]["tok_s"] / raw["tok_s_with_init"], 3)
         result["ray"]["ratio_vs_warm_generate"] = round(result["ray"]["tok_s"] / raw["tok_s"], 3)
     result["total_s"] = round(time.perf_counter() - t_all, 1)

@@ -3,6 +3,7 @@
 * :mod:`generators.base` — :class:`TeacherClient`, :class:`TeacherRequest`, :class:`TeacherResult`.
 * :mod:`generators.server_client` — any OpenAI-compatible server (``vllm serve``).
 * :mod:`generators.engine_client` — in-process vLLM: Ray Data ``ray.data.llm`` or ``vllm.LLM``.
+* :mod:`generators.ray_engine_stage` — Ray Data LLM's vLLM engine stage, staged without vLLM in the driver.
 * :mod:`generators.cache` — durable response cache and failure records.
 * :mod:`generators.prompts` — versioned YAML templates (``generators/templates``).
 * :mod:`generators.annotate` — teacher 0-5 labels for classifier training.
