@@ -16,15 +16,12 @@ without free whitespace (xgrammar let control characters into strings on CPU).
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 from typing import Any
 
 from curator.exceptions import TeacherError
 from generators.base import TeacherClient, TeacherRequest, TeacherResult, schema_of, validate_answer
-
-log = logging.getLogger(__name__)
 
 VLLM_ENV = {"HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "VLLM_HOST_IP": "127.0.0.1"}
 # Batches one Ray Data task runs at once through an async UDF such as the vLLM stage (Ray Data's
@@ -233,19 +230,18 @@ class RayEngineTeacherClient(_EngineBase):
         return max(1, min(n, max(2 * self.concurrency, math.ceil(n / per_block))))
 
     def _processor_config(self):
+        """The ``ray.data.llm`` processor config the engine stage is staged from."""
         try:
             from ray.data.llm import vLLMEngineProcessorConfig
-
         except ImportError as exc:
             raise TeacherError(f"ray.data.llm is unavailable ({exc}); install ray[data,serve] and vllm (not ray[llm], which pins CUDA vllm)") from exc
         cpu, engine_kwargs = self._engine_setup()
         kw: dict[str, Any] = {}
         if cpu:
-            # The engine takes one whole CPU (Ray Data's default asks for a GPU: it would wait
-            # forever); the row conversions must not starve it on a small machine.
+            # The engine takes one whole CPU (Ray Data's default asks for a GPU: it would wait forever).
             kw["placement_group_config"] = {"bundles": [{"CPU": 1}]}
         env = {k: os.environ.get(k, v) for k, v in VLLM_ENV.items()}
-        config = vLLMEngineProcessorConfig(
+        return vLLMEngineProcessorConfig(
             model_source=self.model,
             engine_kwargs=engine_kwargs,
             concurrency=self.concurrency,
@@ -259,7 +255,6 @@ class RayEngineTeacherClient(_EngineBase):
             runtime_env={"env_vars": env},
             **kw,
         )
-        return config
 
     def _run(self, requests: list[TeacherRequest]) -> list[tuple[str, str | None, int, str]]:
         import ray
