@@ -11,6 +11,7 @@ failures come back as results so the caller can record them and retry only those
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import random
 from abc import ABC, abstractmethod
@@ -97,17 +98,46 @@ class TeacherResult:
 
 def validate_answer(raw: str, request: TeacherRequest) -> tuple[Any, str | None]:
     """Parse and validate a raw answer. Returns ``(parsed, None)`` or ``(None, "invalid: why")``."""
-    if request.output_model is None:
+    return check_answer(raw, request.output_model, request.min_chars)
+
+
+def model_path(output_model: type[BaseModel] | None) -> str:
+    """``module:qualname`` of an output model importable by that name (``""`` otherwise): how an
+    engine actor finds the model to validate answers with (:func:`load_model_path`)."""
+    if output_model is None:
+        return ""
+    name = f"{output_model.__module__}:{output_model.__qualname__}"
+    try:
+        return name if load_model_path(name) is output_model else ""
+    except (ImportError, AttributeError):
+        return ""
+
+
+def load_model_path(name: str) -> type[BaseModel] | None:
+    """The output model named by :func:`model_path` (``None`` for ``""``)."""
+    if not name:
+        return None
+    module, _, qualname = name.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def check_answer(raw: str, output_model: type[BaseModel] | None, min_chars: int = 1) -> tuple[Any, str | None]:
+    """:func:`validate_answer` without the request: free text of at least ``min_chars``, or JSON
+    that ``output_model`` validates."""
+    if output_model is None:
         text = (raw or "").strip()
-        if len(text) < request.min_chars:
-            return None, f"invalid: answer shorter than {request.min_chars} chars"
+        if len(text) < min_chars:
+            return None, f"invalid: answer shorter than {min_chars} chars"
         return text, None
     try:
         obj = json.loads(raw)
     except (json.JSONDecodeError, TypeError) as exc:
         return None, f"invalid: not JSON ({exc.msg if hasattr(exc, 'msg') else exc})"
     try:
-        return request.output_model.model_validate(obj).model_dump(), None
+        return output_model.model_validate(obj).model_dump(), None
     except ValidationError as exc:
         first = exc.errors()[0]
         return None, f"invalid: {'.'.join(map(str, first['loc']))}: {first['msg']}"

@@ -93,41 +93,47 @@ class _EngineBase(TeacherClient):
         for k, v in VLLM_ENV.items():
             os.environ.setdefault(k, v)
 
-    def _run(self, requests: list[TeacherRequest]) -> list[tuple[str, str | None, int, str]]:
-        """Generate once per request: ``(text, finish_reason, completion_tokens, error)``."""
+    def _run(self, requests: list[TeacherRequest]) -> list[tuple]:
+        """Answer each request: ``(text, finish_reason, completion_tokens, error)``, plus the number
+        of times the engine was asked for it when more than once (re-asks inside the engine)."""
         raise NotImplementedError
 
     def generate(self, requests: list[TeacherRequest]) -> list[TeacherResult]:
         results = [TeacherResult(prompt_hash=r.prompt_hash(self.model)) for r in requests]
         pending = list(range(len(requests)))
-        for attempt in range(self.max_invalid_retries + 1):
+        for call in range(self.max_invalid_retries + 1):
             if not pending:
                 break
-            if attempt:
+            if call:
                 self.count("retries", len(pending))
             self.count("requests_sent", len(pending))
             outs = self._run([requests[i] for i in pending])
             still = []
-            for i, (text, finish, ntok, err) in zip(pending, outs):
+            for i, out in zip(pending, outs):
+                text, finish, ntok, err = out[:4]
+                asked = out[4] if len(out) > 4 else 1
+                if asked > 1:  # invalid answers re-asked by the engine stage itself
+                    self.count("retries", asked - 1)
+                    self.count("requests_sent", asked - 1)
                 res = results[i]
-                res.attempts += 1
+                res.attempts += asked
                 res.raw, res.finish_reason, res.completion_tokens = text, finish, ntok
                 self.count("completion_tokens", ntok)
                 if err:
                     self.count("errors_engine")
                     res.error = f"engine: {err}"
-                    still.append(i)
-                    continue
-                parsed, verr = validate_answer(text, requests[i])
-                if verr is None:
-                    res.parsed, res.error = parsed, None
-                    self.count("ok")
                 else:
+                    parsed, verr = validate_answer(text, requests[i])
+                    if verr is None:
+                        res.parsed, res.error = parsed, None
+                        self.count("ok")
+                        continue
                     self.count("errors_invalid")
                     res.error = verr + (" (answer cut at max_tokens)" if finish == "length" else "")
+                if res.attempts <= self.max_invalid_retries:
                     still.append(i)
             pending = still
-        self.count("failed", len(pending))
+        self.count("failed", sum(1 for r in results if r.error))
         return results
 
 
@@ -256,13 +262,14 @@ class RayEngineTeacherClient(_EngineBase):
             **kw,
         )
 
-    def _run(self, requests: list[TeacherRequest]) -> list[tuple[str, str | None, int, str]]:
+    def _run(self, requests: list[TeacherRequest]) -> list[tuple]:
         import ray
         import ray.data
 
         if not ray.is_initialized():
             ray.init(include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
-        from generators.ray_engine_stage import DATA_COLUMN, MESSAGES_KEY, run_engine_stage
+        from generators.base import model_path
+        from generators.ray_engine_stage import ATTEMPTS_KEY, CHECK_KEY, DATA_COLUMN, MESSAGES_KEY, run_engine_stage
 
         rows = []
         # Every row must carry the same sampling keys with non-null values: a seed missing from some
@@ -276,10 +283,15 @@ class RayEngineTeacherClient(_EngineBase):
                 sp.pop("seed", None)
             if schema is not None:
                 sp["structured_outputs"] = {"json": json.dumps(schema)}
-            rows.append({DATA_COLUMN: {"idx": i, MESSAGES_KEY: json.dumps(r.messages, ensure_ascii=False), "sampling_params": sp}})
+            # the driver's check, run in the engine actor too (re-asked there, not in a second job);
+            # none for an output model the actor could not import by name
+            path = model_path(r.output_model)
+            check = json.dumps({"model": path, "min_chars": r.min_chars}) if path or r.output_model is None else ""
+            rows.append({DATA_COLUMN: {"idx": i, MESSAGES_KEY: json.dumps(r.messages, ensure_ascii=False), "sampling_params": sp,
+                                       CHECK_KEY: check}})
         ds = ray.data.from_items(rows, override_num_blocks=self._num_blocks(len(rows)))
         try:
-            out = run_engine_stage(ds, self._processor_config()).take_all()
+            out = run_engine_stage(ds, self._processor_config(), max_reasks=self.max_invalid_retries).take_all()
         except TeacherError:
             raise
         except Exception as exc:
@@ -292,5 +304,6 @@ class RayEngineTeacherClient(_EngineBase):
                 res.append(("", None, 0, "row lost by the engine stage"))
             else:
                 res.append((r.get("generated_text") or "", str(r.get("finish_reason") or "") or None,
-                            int(r.get("num_generated_tokens") or 0), str(r.get("__inference_error__") or "")))
+                            int(r.get("num_generated_tokens") or 0), str(r.get("__inference_error__") or ""),
+                            int(r.get(ATTEMPTS_KEY) or 1)))
         return res

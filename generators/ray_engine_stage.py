@@ -19,6 +19,7 @@ Ray upgrade that changes either fails there, not in a build.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -28,18 +29,50 @@ from ray.llm._internal.batch.processor.base import Processor
 from ray.llm._internal.batch.stages.base import StatefulStage, StatefulStageUDF
 
 MESSAGES_KEY = "messages_json"  # a row's chat messages (JSON text), rendered in the engine actor
+# a row's answer check (JSON text: {"model": "module:qualname" or "", "min_chars": n}), run in the actor
+CHECK_KEY = "answer_check"
+ATTEMPTS_KEY = "engine_attempts"  # out: how many times the actor asked the engine for the row
 DATA_COLUMN = Processor.DATA_COLUMN  # the struct column the stages read and extend ("__data")
 
 
 class ChatEngineStageUDF(StatefulStageUDF):
-    """Ray's ``vLLMEngineStageUDF``, imported in the actor; renders ``messages_json`` rows first."""
+    """Ray's ``vLLMEngineStageUDF``, imported in the actor; renders ``messages_json`` rows first.
 
-    def __init__(self, data_column: str, expected_input_keys: list[str] | None = None, **engine_stage_kwargs: Any) -> None:
+    With ``max_reasks``, an answer that fails its row's :data:`CHECK_KEY` (the driver's own
+    :func:`generators.base.check_answer`) is asked again in this actor, up to ``max_reasks`` times:
+    re-asking from the driver means a second job, i.e. a second engine start (~35 s for the tiny
+    model on CPU, minutes for a large one) for a handful of rows.
+    """
+
+    def __init__(self, data_column: str, expected_input_keys: list[str] | None = None, max_reasks: int = 0,
+                 **engine_stage_kwargs: Any) -> None:
         super().__init__(data_column, expected_input_keys)
         from ray.llm._internal.batch.stages.vllm_engine_stage import vLLMEngineStageUDF
 
         self.engine_stage = vLLMEngineStageUDF(data_column, list(expected_input_keys or []), **engine_stage_kwargs)
+        self.max_reasks = max_reasks
         self._tokenizer = None
+        self._checks: dict[str, Any] = {}
+
+    def _passes(self, row: dict[str, Any], out: dict[str, Any]) -> bool:
+        """Whether ``out`` passes ``row``'s answer check (no check, or an engine error: it passes;
+        the driver has the last word either way)."""
+        spec = row.get(CHECK_KEY)
+        if not spec or out.get("__inference_error__"):
+            return True
+        if spec not in self._checks:
+            from generators.base import load_model_path
+
+            want = json.loads(spec)
+            try:
+                self._checks[spec] = (load_model_path(want.get("model", "")), int(want.get("min_chars", 1)))
+            except (ImportError, AttributeError):  # a model this process cannot import
+                self._checks[spec] = None
+        if self._checks[spec] is None:
+            return True
+        from generators.base import check_answer
+
+        return check_answer(out.get("generated_text") or "", *self._checks[spec])[1] is None
 
     def render(self, messages: list[dict]) -> str:
         """The chat prompt for ``messages``: the model's template, with the engine's tokenizer."""
@@ -52,8 +85,21 @@ class ChatEngineStageUDF(StatefulStageUDF):
             messages = row.pop(MESSAGES_KEY, None)
             if not row.get("prompt") and messages:
                 row["prompt"] = self.render(json.loads(messages))
-        async for out in self.engine_stage.udf(batch):
-            yield out
+        # the engine stage pops the prompt and sampling params off its rows: re-asks get copies
+        originals = {row[self.IDX_IN_BATCH_COLUMN]: copy.deepcopy(row) for row in batch} if self.max_reasks else {}
+        pending = batch
+        for attempt in range(1, self.max_reasks + 2):
+            again = []
+            async for out in self.engine_stage.udf(pending):
+                idx = out[self.IDX_IN_BATCH_COLUMN]
+                if attempt <= self.max_reasks and not self._passes(originals[idx], out):
+                    again.append(copy.deepcopy(originals[idx]))
+                    continue
+                out[ATTEMPTS_KEY] = attempt
+                yield out
+            if not again:
+                break
+            pending = again
 
 
 class ChatEngineStage(StatefulStage):
@@ -129,19 +175,21 @@ def engine_stage_arguments(config) -> tuple[dict, dict]:
     return fn_kwargs, map_kwargs
 
 
-def engine_stage(config) -> ChatEngineStage:
-    """The engine stage for ``config`` (a ``vLLMEngineProcessorConfig``)."""
+def engine_stage(config, max_reasks: int = 0) -> ChatEngineStage:
+    """The engine stage for ``config`` (a ``vLLMEngineProcessorConfig``), re-asking answers that
+    fail their row's check up to ``max_reasks`` times in the actor."""
     fn_kwargs, map_kwargs = engine_stage_arguments(config)
-    return ChatEngineStage(fn_constructor_kwargs=fn_kwargs, map_batches_kwargs=map_kwargs)
+    return ChatEngineStage(fn_constructor_kwargs={**fn_kwargs, "max_reasks": max_reasks}, map_batches_kwargs=map_kwargs)
 
 
-def run_engine_stage(ds, config):
+def run_engine_stage(ds, config, max_reasks: int = 0):
     """``ds`` through the engine stage, lazily (a Dataset). Rows in and out have the layout the
     processor's stages use: one :data:`DATA_COLUMN` struct per row, holding ``sampling_params``
-    and ``prompt`` or :data:`MESSAGES_KEY` (plus anything to carry along); out, the engine's
-    fields are added (``generated_text``, ``num_generated_tokens``, ``finish_reason``, or
-    ``__inference_error__`` when ``should_continue_on_error``). The caller builds and reads the
+    and ``prompt`` or :data:`MESSAGES_KEY`, optionally :data:`CHECK_KEY` (plus anything to carry
+    along); out, the engine's fields are added (``generated_text``, ``num_generated_tokens``,
+    ``finish_reason``, or ``__inference_error__`` when ``should_continue_on_error``) and
+    :data:`ATTEMPTS_KEY`. The caller builds and reads the
     rows: no preprocess/postprocess map stage (each is a task worker process starting while the
     engine starts, ~2 s of CPU apiece on 2 cores)."""
-    stage = engine_stage(config)
+    stage = engine_stage(config, max_reasks)
     return ds.map_batches_internal(stage.fn, **stage.get_dataset_map_batches_kwargs(batch_size=config.batch_size, data_column=DATA_COLUMN))

@@ -9,7 +9,14 @@ import sys
 
 import pytest
 
-from generators.ray_engine_stage import DATA_COLUMN, MESSAGES_KEY, ChatEngineStageUDF, engine_stage_arguments
+from generators.ray_engine_stage import (
+    ATTEMPTS_KEY,
+    CHECK_KEY,
+    DATA_COLUMN,
+    MESSAGES_KEY,
+    ChatEngineStageUDF,
+    engine_stage_arguments,
+)
 
 CONFIGS = {
     # what RayEngineTeacherClient asks for on a CPU machine
@@ -75,13 +82,19 @@ class _EchoEngine:
             yield {"__idx_in_batch": row["__idx_in_batch"], "generated_text": row["prompt"]}
 
 
+def _udf(engine, max_reasks: int) -> ChatEngineStageUDF:
+    udf = ChatEngineStageUDF.__new__(ChatEngineStageUDF)  # without starting ray's engine stage
+    udf.data_column, udf.expected_input_keys = DATA_COLUMN, {"sampling_params"}
+    udf.engine_stage, udf.max_reasks, udf._tokenizer, udf._checks = engine, max_reasks, None, {}
+    return udf
+
+
 def test_the_actor_renders_chat_messages_with_the_model_template(tiny_model):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(tiny_model))
-    udf = ChatEngineStageUDF.__new__(ChatEngineStageUDF)
-    udf.data_column, udf.expected_input_keys = DATA_COLUMN, {"sampling_params"}
-    udf.engine_stage, udf._tokenizer = _EchoEngine(), tok
+    udf = _udf(_EchoEngine(), max_reasks=0)
+    udf._tokenizer = tok
     msgs = [{"role": "user", "content": "What is a prime?"}]
     batch = {DATA_COLUMN: [{"idx": 0, MESSAGES_KEY: json.dumps(msgs), "sampling_params": {"max_tokens": 4}},
                            {"idx": 1, "prompt": "already rendered", MESSAGES_KEY: json.dumps(msgs), "sampling_params": {}}]}
@@ -95,3 +108,63 @@ def test_the_actor_renders_chat_messages_with_the_model_template(tiny_model):
     assert "What is a prime?" in rows[0]["generated_text"] and rows[0]["generated_text"] != "What is a prime?"
     assert rows[1]["generated_text"] == "already rendered"  # a rendered prompt is kept
     assert all(MESSAGES_KEY not in r for r in rows)  # the messages are not carried on past the engine
+
+
+class _ScriptedEngine:
+    """Stands in for ray's vLLMEngineStageUDF: answers each prompt from a script, one answer per ask,
+    popping the prompt and sampling params off the row as the real stage does."""
+
+    def __init__(self, answers: dict[str, list[str]]) -> None:
+        self.answers, self.asked = answers, []
+
+    async def udf(self, batch):
+        for row in batch:
+            prompt = row.pop("prompt")
+            row.pop("sampling_params")
+            self.asked.append(prompt)
+            yield {"__idx_in_batch": row["__idx_in_batch"], "generated_text": self.answers[prompt].pop(0), "num_generated_tokens": 3}
+
+
+def test_invalid_answers_are_re_asked_in_the_actor_up_to_max_reasks():
+    # a second job would start a second engine: the actor re-asks with the driver's own check
+    from generators.base import model_path
+    from generators.prompts import EduScore
+
+    good = json.dumps({"score": 4, "justification": "clear"})
+    engine = _ScriptedEngine({"json": ["{not json", good], "text": ["", "", "", "never asked"], "free": ["fine"],
+                              "nocheck": [""]})
+    json_check = json.dumps({"model": model_path(EduScore), "min_chars": 1})
+    text_check = json.dumps({"model": "", "min_chars": 2})
+    rows = [{"idx": 0, "prompt": "json", "sampling_params": {}, CHECK_KEY: json_check},
+            {"idx": 1, "prompt": "text", "sampling_params": {}, CHECK_KEY: text_check},
+            {"idx": 2, "prompt": "free", "sampling_params": {}, CHECK_KEY: text_check},
+            {"idx": 3, "prompt": "nocheck", "sampling_params": {}, CHECK_KEY: ""}]
+    udf = _udf(engine, max_reasks=2)
+
+    async def run():
+        return [out async for out in udf({DATA_COLUMN: rows})]
+
+    (out,) = asyncio.run(run())
+    got = {r["idx"]: (r["generated_text"], r[ATTEMPTS_KEY]) for r in out[DATA_COLUMN]}
+    assert got == {0: (good, 2), 1: ("", 3), 2: ("fine", 1), 3: ("", 1)}
+    assert sorted(engine.asked) == ["free", "json", "json", "nocheck", "text", "text", "text"]
+
+
+def test_engine_reasks_count_as_retries_and_the_driver_does_not_ask_again():
+    from generators.base import SamplingParams, TeacherRequest
+    from generators.engine_client import _EngineBase
+
+    class Engine(_EngineBase):
+        calls = 0
+
+        def _run(self, requests):
+            Engine.calls += 1
+            # the first answer needed 3 asks in the engine and is still too short; the second is fine
+            return [("x", "stop", 2, "", 3), ("a long enough answer", "stop", 5, "")][: len(requests)]
+
+    client = Engine("m", max_invalid_retries=2)
+    reqs = [TeacherRequest([{"role": "user", "content": q}], SamplingParams(max_tokens=8), min_chars=5) for q in ("a", "b")]
+    res = client.generate(reqs)
+    assert Engine.calls == 1  # 3 asks already spent on request 0: no second job
+    assert [r.attempts for r in res] == [3, 1] and res[0].error.startswith("invalid") and res[1].ok
+    assert client.stats["retries"] == 2 and client.stats["requests_sent"] == 4 and client.stats["failed"] == 1
