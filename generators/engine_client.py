@@ -1,11 +1,12 @@
-"""Teacher as an in-process vLLM engine: Ray Data's vLLM processor, or a direct ``vllm.LLM``.
+"""Teacher as an in-process vLLM engine: Ray Data's vLLM engine stage, or a direct ``vllm.LLM``.
 
 :class:`RayEngineTeacherClient` runs a batch of requests through Ray Data LLM's vLLM engine stage
-(a ``ray.data.llm`` ``vLLMEngineProcessorConfig``, staged by :mod:`generators.ray_engine_stage`) -- the path for corpus builds on GPU workers
-of a Ray cluster. :class:`VllmEngineTeacherClient` keeps one ``vllm.LLM`` in this process (the
-fast path on a single machine and the raw baseline of the benchmark). Both validate every answer
-against the request's schema in the driver, re-ask invalid ones up to ``max_invalid_retries``
-times, and return failures as results (never raise for one prompt).
+(a ``ray.data.llm`` ``vLLMEngineProcessorConfig``, staged by :mod:`generators.ray_engine_stage`) --
+the path for corpus builds on GPU workers of a Ray cluster. :class:`VllmEngineTeacherClient` keeps
+one ``vllm.LLM`` in this process (the fast path on a single machine and the raw baseline of the
+benchmark). Both validate every answer against the request's schema in the driver, re-ask invalid
+ones up to ``max_invalid_retries`` times (the Ray engine actors re-ask them themselves first), and
+return failures as results (never raise for one prompt).
 
 On a CPU-only machine (``cpu=None`` and no CUDA) the engine gets CPU settings: eager mode,
 float32, an explicit KV cache size, and for Ray a ``{"CPU": 1}`` placement bundle (Ray Data's

@@ -74,6 +74,15 @@ class ChatEngineStageUDF(StatefulStageUDF):
 
         return check_answer(out.get("generated_text") or "", *self._checks[spec])[1] is None
 
+    def __del__(self) -> None:
+        # Ray Data drops the UDF when the actor exits gracefully; shut the engine's processes down
+        # here, explicitly (left to the inner stage's own __del__, a reference cycle would leave
+        # vLLM's EngineCore and worker processes orphaned until the actor process dies)
+        stage = self.__dict__.pop("engine_stage", None)
+        llm = stage.__dict__.pop("llm", None) if stage is not None else None
+        if llm is not None:
+            llm.shutdown()
+
     def render(self, messages: list[dict]) -> str:
         """The chat prompt for ``messages``: the model's template, with the engine's tokenizer."""
         if self._tokenizer is None:

@@ -93,9 +93,11 @@ def unused_port() -> int:
     return free_port()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def vllm_server(tiny_model, vllm_env, tmp_path_factory):
-    """One real vLLM server for the whole session (fault tests restart it and leave it running)."""
+    """One real vLLM server for the generators tests (fault tests restart it and leave it running),
+    stopped when they end: later tests, some of them timed against a real build (the dry run's 2x
+    check), do not share the 2 cores with its processes."""
     server = VllmServer(tiny_model, vllm_env, tmp_path_factory.mktemp("vllm_logs"))
     server.start()
     yield server
