@@ -172,10 +172,31 @@ def _sum_figures(parts: list[dict], seconds_key: str) -> dict:
     return {"rows": rows, "tokens": tokens, seconds_key: round(secs, 3), "rows_s": round(rows / secs, 2), "tok_s": round(tokens / secs, 1)}
 
 
+def _alternating_rounds(args, runs: list[tuple[str, object]]) -> dict[str, list[dict]]:
+    """Each ``(name, run)`` of ``runs`` as ``run(seeds, round)`` in ``--rounds`` rounds, in the given
+    order in even rounds and reversed in odd ones, each round on fresh seeds (no prefix-cache or
+    response-cache hits across rounds): slow drift of the machine hits both alike. Returns every
+    run's figures, a list per name."""
+    parts: dict[str, list[dict]] = {name: [] for name, _ in runs}
+    for r in range(args.rounds):
+        seeds = _seeds(args.n, offset=(r + 1) * args.n)
+        for name, run in runs if r % 2 == 0 else runs[::-1]:
+            parts[name].append(run(seeds, r))
+    return parts
+
+
+def _path_totals(parts: list[dict], base_parts: list[dict], base_seconds: str) -> dict:
+    """A path's figures summed over its rounds, with each round's ratio against its baseline."""
+    fig = _sum_figures(parts, "wall_s")
+    fig.update(failed=sum(p["failed"] for p in parts), retries=sum(p["retries"] for p in parts),
+               errors=[e for p in parts for e in p["errors"]][:3],
+               round_ratios=[round((p["tokens"] / p["wall_s"]) / (b["tokens"] / b[base_seconds]), 3) for p, b in zip(parts, base_parts)])
+    return fig
+
+
 def run_server_vs_raw(args, model: str, work: Path) -> tuple[dict, dict]:
-    """The server path and the warm raw ``generate`` in ``--rounds`` alternating rounds (order flipped
-    each round), each round on fresh seeds (no prefix-cache or response-cache hits across rounds):
-    slow drift of the machine hits both alike. Returns ``(server, raw)`` figures."""
+    """The server path and the warm raw ``generate`` in ``--rounds`` alternating rounds. Returns
+    ``(server, raw)`` figures."""
     from generators.synthesize import run_synthesis
 
     proc, port = _start_server(model, work)
@@ -183,32 +204,21 @@ def run_server_vs_raw(args, model: str, work: Path) -> tuple[dict, dict]:
     if args.concurrency:
         teacher["max_concurrency"] = args.concurrency
     settings = _settings(args, teacher)
-    server_parts, raw_parts, ratios = [], [], []
+
+    def server_round(seeds: pa.Table, r: int) -> dict:
+        t0 = time.perf_counter()
+        _, stats = run_synthesis(seeds, settings, work / f"cache_server_{r}")
+        return _path_figures(time.perf_counter() - t0, stats)
+
     try:
         raw = RawEngine(args, model)
-        for r in range(args.rounds):
-            seeds = _seeds(args.n, offset=(r + 1) * args.n)
-            order = ("raw", "server") if r % 2 == 0 else ("server", "raw")
-            got = {}
-            for which in order:
-                if which == "raw":
-                    got["raw"] = raw.generate(seeds)
-                else:
-                    t0 = time.perf_counter()
-                    _, stats = run_synthesis(seeds, settings, work / f"cache_server_{r}")
-                    fig = _path_figures(time.perf_counter() - t0, stats)
-                    got["server"] = fig
-            server_parts.append(got["server"])
-            raw_parts.append(got["raw"])
-            ratios.append(round((got["server"]["tokens"] / got["server"]["wall_s"]) / (got["raw"]["tokens"] / got["raw"]["gen_s"]), 3))
+        parts = _alternating_rounds(args, [("raw", lambda seeds, r: raw.generate(seeds)), ("server", server_round)])
     finally:
         os.killpg(proc.pid, 9)
         proc.wait()
-    server = _sum_figures(server_parts, "wall_s")
-    server.update(failed=sum(p["failed"] for p in server_parts), retries=sum(p["retries"] for p in server_parts),
-                  errors=[e for p in server_parts for e in p["errors"]][:3], max_concurrency=settings.teacher.max_concurrency,
-                  round_ratios=ratios)
-    raw_fig = _sum_figures(raw_parts, "gen_s")
+    server = _path_totals(parts["server"], parts["raw"], "gen_s")
+    server["max_concurrency"] = settings.teacher.max_concurrency
+    raw_fig = _sum_figures(parts["raw"], "gen_s")
     raw_fig["init_s"] = round(raw.init_s, 3)
     raw_fig["tok_s_with_init"] = round((raw_fig["tokens"] / args.rounds) / (raw.init_s + raw_fig["gen_s"] / args.rounds), 1)  # per round
     server["ratio"] = round(server["tok_s"] / raw_fig["tok_s"], 3)
@@ -303,24 +313,20 @@ def run_raw_cold(args, model: str, seeds: pa.Table, work: Path) -> dict:
 
 
 def run_ray_vs_raw_cold(args, model: str, work: Path) -> tuple[dict, dict]:
-    """The Ray path and ``raw_cold`` in ``--rounds`` alternating rounds (order flipped each round,
-    fresh seeds each round): a single job against a single script swung from 0.74 to 1.06 on the
-    same code here. Returns ``(ray, raw_cold)`` figures, summed over the rounds."""
-    ray_parts, cold_parts, ratios = [], [], []
-    for r in range(args.rounds):
-        seeds = _seeds(args.n, offset=(r + 1) * args.n)
-        got = {}
-        for which in (("ray", "raw_cold") if r % 2 == 0 else ("raw_cold", "ray")):
-            (work / f"{which}_{r}").mkdir()
-            got[which] = (run_ray if which == "ray" else run_raw_cold)(args, model, seeds, work / f"{which}_{r}")
-        ray_parts.append(got["ray"])
-        cold_parts.append(got["raw_cold"])
-        ratios.append(round(got["ray"]["tok_s"] / got["raw_cold"]["tok_s"], 3))
-    ray = _sum_figures(ray_parts, "wall_s")
-    ray.update(failed=sum(p["failed"] for p in ray_parts), retries=sum(p["retries"] for p in ray_parts),
-               errors=[e for p in ray_parts for e in p["errors"]][:3], round_ratios=ratios)
-    cold = _sum_figures(cold_parts, "result_s")
-    cold["exit_s"] = round(sum(p["exit_s"] for p in cold_parts), 3)
+    """The Ray path and ``raw_cold`` in ``--rounds`` alternating rounds (a single job against a
+    single script swung from 0.74 to 1.06 on the same code here). Returns ``(ray, raw_cold)``
+    figures, summed over the rounds."""
+
+    def in_own_dir(run, name: str):
+        def go(seeds: pa.Table, r: int) -> dict:
+            (work / f"{name}_{r}").mkdir()
+            return run(args, model, seeds, work / f"{name}_{r}")
+        return go
+
+    parts = _alternating_rounds(args, [("ray", in_own_dir(run_ray, "ray")), ("raw_cold", in_own_dir(run_raw_cold, "raw_cold"))])
+    ray = _path_totals(parts["ray"], parts["raw_cold"], "result_s")
+    cold = _sum_figures(parts["raw_cold"], "result_s")
+    cold["exit_s"] = round(sum(p["exit_s"] for p in parts["raw_cold"]), 3)
     ray["ratio"] = round(ray["tok_s"] / cold["tok_s"], 3)
     return ray, cold
 

@@ -22,7 +22,7 @@ import os
 from typing import Any
 
 from curator.exceptions import TeacherError
-from generators.base import TeacherClient, TeacherRequest, TeacherResult, schema_of, validate_answer
+from generators.base import TeacherClient, TeacherRequest, TeacherResult, model_path, schema_of, validate_answer
 
 VLLM_ENV = {"HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "VLLM_HOST_IP": "127.0.0.1"}
 # Batches one Ray Data task runs at once through an async UDF such as the vLLM stage (Ray Data's
@@ -94,9 +94,9 @@ class _EngineBase(TeacherClient):
         for k, v in VLLM_ENV.items():
             os.environ.setdefault(k, v)
 
-    def _run(self, requests: list[TeacherRequest]) -> list[tuple]:
-        """Answer each request: ``(text, finish_reason, completion_tokens, error)``, plus the number
-        of times the engine was asked for it when more than once (re-asks inside the engine)."""
+    def _run(self, requests: list[TeacherRequest]) -> list[tuple[str, str | None, int, str, int]]:
+        """Answer each request: ``(text, finish_reason, completion_tokens, error, asked)``, ``asked``
+        the times the engine was asked for it (more than once: re-asks inside the engine)."""
         raise NotImplementedError
 
     def generate(self, requests: list[TeacherRequest]) -> list[TeacherResult]:
@@ -110,9 +110,7 @@ class _EngineBase(TeacherClient):
             self.count("requests_sent", len(pending))
             outs = self._run([requests[i] for i in pending])
             still = []
-            for i, out in zip(pending, outs):
-                text, finish, ntok, err = out[:4]
-                asked = out[4] if len(out) > 4 else 1
+            for i, (text, finish, ntok, err, asked) in zip(pending, outs):
                 if asked > 1:  # invalid answers re-asked by the engine stage itself
                     self.count("retries", asked - 1)
                     self.count("requests_sent", asked - 1)
@@ -169,7 +167,7 @@ class VllmEngineTeacherClient(_EngineBase):
                 raise TeacherError(f"cannot start a vLLM engine for {self.model!r}: {exc}") from exc
         return self._llm
 
-    def _run(self, requests: list[TeacherRequest]) -> list[tuple[str, str | None, int, str]]:
+    def _run(self, requests: list[TeacherRequest]) -> list[tuple[str, str | None, int, str, int]]:
         from vllm import SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
 
@@ -179,7 +177,7 @@ class VllmEngineTeacherClient(_EngineBase):
             so = StructuredOutputsParams(json=schema) if schema is not None else None
             params.append(SamplingParams(**_sampling_dict(r), structured_outputs=so))
         outs = self.llm.chat([r.messages for r in requests], params, use_tqdm=False)
-        return [(o.outputs[0].text, o.outputs[0].finish_reason, len(o.outputs[0].token_ids), "") for o in outs]
+        return [(o.outputs[0].text, o.outputs[0].finish_reason, len(o.outputs[0].token_ids), "", 1) for o in outs]
 
     def close(self) -> None:
         self._llm = None
@@ -263,13 +261,12 @@ class RayEngineTeacherClient(_EngineBase):
             **kw,
         )
 
-    def _run(self, requests: list[TeacherRequest]) -> list[tuple]:
+    def _run(self, requests: list[TeacherRequest]) -> list[tuple[str, str | None, int, str, int]]:
         import ray
         import ray.data
 
         if not ray.is_initialized():
             ray.init(include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
-        from generators.base import model_path
         from generators.ray_engine_stage import ATTEMPTS_KEY, CHECK_KEY, DATA_COLUMN, MESSAGES_KEY, run_engine_stage
 
         rows = []
@@ -277,17 +274,22 @@ class RayEngineTeacherClient(_EngineBase):
         # rows becomes a null in the Arrow block, arrives as a float NaN, and vLLM's engine input
         # thread dies on it (the dataset then hangs). So seeds are sent only if every request has one.
         all_seeded = all(r.sampling.seed is not None for r in requests)
+        shapes: dict[tuple, tuple[str | None, str]] = {}  # per (output model, min_chars): the same for every row
         for i, r in enumerate(requests):
-            schema = schema_of(r.output_model)
+            key = (r.output_model, r.min_chars)
+            if key not in shapes:
+                schema = schema_of(r.output_model)
+                # the driver's check, run in the engine actor too (re-asked there, not in a second
+                # job); none for an output model the actor could not import by name
+                path = model_path(r.output_model)
+                check = json.dumps({"model": path, "min_chars": r.min_chars}) if path or r.output_model is None else ""
+                shapes[key] = (json.dumps(schema) if schema is not None else None, check)
+            schema_json, check = shapes[key]
             sp = _sampling_dict(r)
             if not all_seeded:
                 sp.pop("seed", None)
-            if schema is not None:
-                sp["structured_outputs"] = {"json": json.dumps(schema)}
-            # the driver's check, run in the engine actor too (re-asked there, not in a second job);
-            # none for an output model the actor could not import by name
-            path = model_path(r.output_model)
-            check = json.dumps({"model": path, "min_chars": r.min_chars}) if path or r.output_model is None else ""
+            if schema_json is not None:
+                sp["structured_outputs"] = {"json": schema_json}
             rows.append({DATA_COLUMN: {"idx": i, MESSAGES_KEY: json.dumps(r.messages, ensure_ascii=False), "sampling_params": sp,
                                        CHECK_KEY: check}})
         ds = ray.data.from_items(rows, override_num_blocks=self._num_blocks(len(rows)))
@@ -302,7 +304,7 @@ class RayEngineTeacherClient(_EngineBase):
         for i in range(len(requests)):
             r = by_idx.get(i)
             if r is None:
-                res.append(("", None, 0, "row lost by the engine stage"))
+                res.append(("", None, 0, "row lost by the engine stage", 1))
             else:
                 res.append((r.get("generated_text") or "", str(r.get("finish_reason") or "") or None,
                             int(r.get("num_generated_tokens") or 0), str(r.get("__inference_error__") or ""),

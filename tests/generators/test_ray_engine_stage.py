@@ -160,7 +160,7 @@ def test_engine_reasks_count_as_retries_and_the_driver_does_not_ask_again():
         def _run(self, requests):
             Engine.calls += 1
             # the first answer needed 3 asks in the engine and is still too short; the second is fine
-            return [("x", "stop", 2, "", 3), ("a long enough answer", "stop", 5, "")][: len(requests)]
+            return [("x", "stop", 2, "", 3), ("a long enough answer", "stop", 5, "", 1)][: len(requests)]
 
     client = Engine("m", max_invalid_retries=2)
     reqs = [TeacherRequest([{"role": "user", "content": q}], SamplingParams(max_tokens=8), min_chars=5) for q in ("a", "b")]
