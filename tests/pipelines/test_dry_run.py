@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -81,6 +82,7 @@ def test_dry_run_is_within_2x_of_a_real_build(ray_local, tmp_path):
 
     paths, truth = _write_corpus(tmp_path / "in", copies=40)
     cfg = load_config(None, {"name": "dry-run-check", "input": {"paths": [str(p) for p in paths]}})
+    steal0 = _steal_seconds()
     est = estimate_build(cfg)  # samples 2,000 documents from 4 of the 6 shards
     assert est.exact_records is False
     assert 0.8 * truth <= est.records <= 1.25 * truth, (est.records, truth)
@@ -91,14 +93,41 @@ def test_dry_run_is_within_2x_of_a_real_build(ray_local, tmp_path):
         assert want / 2 <= got <= want * 2, (name, got, want)
     peak = max(s.peak_memory_bytes for s in est.steps)
     assert 50 * 2**20 < peak < 8 * 2**30, peak
-    if not manifest["seconds"] / 2 <= est.seconds <= manifest["seconds"] * 2:
-        # one noisy build (a 10 s language_filter step of a ~2 s norm was seen in a full CI run, with
-        # the rest of the suite's processes still winding down): time a second build, keep the faster
-        again = run_build(cfg, tmp_path / "out-again", progress=False, log=lambda m: None)
-        if again["seconds"] < manifest["seconds"]:
-            manifest, real = again, {s["name"]: s for s in again["stages"]}
-    assert manifest["seconds"] / 2 <= est.seconds <= manifest["seconds"] * 2, (
-        est.seconds, manifest["seconds"], est.contention, [(s.name, s.seconds, real.get(s.name, {}).get("seconds")) for s in est.steps])
+    attempts = [_timing(est, manifest, _steal_seconds() - steal0)]
+    for again in range(2):
+        if _within_2x(est, manifest):
+            break
+        # the machine's load changed between the estimate and the build (a 4x slower language_filter step in
+        # both of two timed builds was seen in full CI runs, the estimate measured on a quiet machine just
+        # before): estimate again under the current conditions, then build again, and compare that pair
+        steal0 = _steal_seconds()
+        est = estimate_build(cfg)
+        manifest = run_build(cfg, tmp_path / f"out-again-{again}", progress=False, log=lambda m: None)
+        attempts.append(_timing(est, manifest, _steal_seconds() - steal0))
+    assert _within_2x(est, manifest), attempts
+
+
+def _within_2x(est, manifest) -> bool:
+    return manifest["seconds"] / 2 <= est.seconds <= manifest["seconds"] * 2
+
+
+def _steal_seconds() -> float:
+    """CPU time the hypervisor gave to other guests, machine-wide (0 where /proc/stat has no steal)."""
+    try:
+        fields = open("/proc/stat").readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _timing(est, manifest, steal: float | None = None) -> dict:
+    """Estimated vs real seconds, per step and in total, for the assertion message."""
+    real = {s["name"]: s.get("seconds") for s in manifest["stages"]}
+    return {
+        "estimate": round(est.seconds, 1), "real": manifest["seconds"], "contention": est.contention,
+        "load": os.getloadavg(), "stolen_cpu_s": steal,
+        "steps": [(s.name, round(s.seconds or 0, 2), real.get(s.name)) for s in est.steps],
+    }
 
 
 def test_estimate_renders_a_table_and_refuses_missing_input(tmp_path):
