@@ -114,13 +114,14 @@ def _within_2x(est, manifest) -> bool:
 def _steal_seconds() -> float:
     """CPU time the hypervisor gave to other guests, machine-wide (0 where /proc/stat has no steal)."""
     try:
-        fields = open("/proc/stat").readline().split()
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
         return int(fields[8]) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return 0.0
 
 
-def _timing(est, manifest, steal: float | None = None) -> dict:
+def _timing(est, manifest, steal: float) -> dict:
     """Estimated vs real seconds, per step and in total, for the assertion message."""
     real = {s["name"]: s.get("seconds") for s in manifest["stages"]}
     return {
