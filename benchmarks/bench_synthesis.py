@@ -51,7 +51,6 @@ from pathlib import Path
 import httpx
 import pyarrow as pa
 
-ENV = {"HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "VLLM_HOST_IP": "127.0.0.1"}
 KV_BYTES = 128 * 2**20
 MAX_MODEL_LEN = 2048
 WARMUP = [f"warm up {i}" for i in range(8)]  # untimed short prompts, the same for the server and the raw engine
@@ -355,7 +354,11 @@ def main() -> None:
     json_out = os.fdopen(os.dup(1), "w")
     sys.stdout.flush()
     os.dup2(2, 1)
-    os.environ.update(ENV)
+    from generators.engine_client import cuda_visible, engine_env
+
+    # the engine environment the pipeline's engines get (on CPU vLLM's single-process executor),
+    # for every side alike: server, raw engine, raw_cold script, Ray job
+    os.environ.update(engine_env(cpu=not cuda_visible()))
     work = Path(tempfile.mkdtemp(prefix="bench_synthesis_"))
     os.environ.setdefault("VLLM_CACHE_ROOT", str(work / "vllm_cache"))
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(work / "inductor"))

@@ -156,6 +156,7 @@ class TeacherSettings(_Section):
     engine_kv_cache_bytes: int = Field(128 * 2**20, gt=0, description="KV cache size on CPU engines.")
     engine_max_model_len: int | None = Field(None, description="Engine context length (null: the model's).")
     engine_batch_size: int = Field(16, gt=0, description="Rows per Ray Data vLLM batch (engine mode).")
+    engine_cpus: int | None = Field(None, ge=1, description="Ray engine mode on CPU: CPUs each engine replica reserves and computes on (null: the smallest node's CPUs / replicas).")
     engine_metrics: bool = Field(False, description="Ray engine mode: export vLLM's engine metrics to Ray's Prometheus endpoint (every engine step: CPU the engine would use).")
 
 

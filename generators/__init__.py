@@ -44,4 +44,5 @@ def make_teacher(settings, check: bool = True) -> TeacherClient:
         return VllmEngineTeacherClient(**common)
     from generators.engine_client import RayEngineTeacherClient
 
-    return RayEngineTeacherClient(**common, batch_size=settings.engine_batch_size, engine_metrics=settings.engine_metrics)
+    return RayEngineTeacherClient(**common, batch_size=settings.engine_batch_size, engine_metrics=settings.engine_metrics,
+                                  engine_cpus=settings.engine_cpus)

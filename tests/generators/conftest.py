@@ -12,7 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-VLLM_ENV = {"HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "VLLM_HOST_IP": "127.0.0.1"}
+from generators.engine_client import CPU_ENGINE_ENV
+from generators.engine_client import VLLM_ENV as _ENGINE_ENV
+
+# the engines here are CPU ones: single-process executor (no vLLM worker process)
+VLLM_ENV = {**_ENGINE_ENV, **CPU_ENGINE_ENV}
 SERVED_NAME = "tiny-teacher"
 
 

