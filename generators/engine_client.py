@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from typing import Any
 
 from curator.exceptions import TeacherError
@@ -307,7 +308,7 @@ class RayEngineTeacherClient(_EngineBase):
 
         if not ray.is_initialized():
             ray.init(include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
-        from generators.ray_engine_stage import ATTEMPTS_KEY, CHECK_KEY, DATA_COLUMN, MESSAGES_KEY, run_engine_stage
+        from generators.ray_engine_stage import ATTEMPTS_KEY, CHECK_KEY, DATA_COLUMN, MESSAGES_KEY, READY_KEY, run_engine_stage
 
         rows = []
         # Every row must carry the same sampling keys with non-null values: a seed missing from some
@@ -333,13 +334,19 @@ class RayEngineTeacherClient(_EngineBase):
             rows.append({DATA_COLUMN: {"idx": i, MESSAGES_KEY: json.dumps(r.messages, ensure_ascii=False), "sampling_params": sp,
                                        CHECK_KEY: check}})
         ds = ray.data.from_items(rows, override_num_blocks=self._num_blocks(len(rows)))
+        started = time.time()
         try:
             out = run_engine_stage(ds, self._processor_config(), max_reasks=self.max_invalid_retries).take_all()
+            done = time.time()
         except TeacherError:
             raise
         except Exception as exc:
             raise TeacherError(f"Ray Data vLLM engine stage failed for {self.model!r}: {type(exc).__name__}: {exc}") from exc
         by_idx = {int(r[DATA_COLUMN]["idx"]): r[DATA_COLUMN] for r in out}
+        ready = [r[READY_KEY] for r in by_idx.values() if r.get(READY_KEY)]
+        if ready:  # the job's time until its first engine was up, and from then on
+            self.count("engine_start_ms", round(1000 * max(0.0, min(ready) - started)))
+            self.count("engine_generate_ms", round(1000 * max(0.0, done - min(ready))))
         res = []
         for i in range(len(requests)):
             r = by_idx.get(i)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
@@ -32,6 +33,7 @@ MESSAGES_KEY = "messages_json"  # a row's chat messages (JSON text), rendered in
 # a row's answer check (JSON text: {"model": "module:qualname" or "", "min_chars": n}), run in the actor
 CHECK_KEY = "answer_check"
 ATTEMPTS_KEY = "engine_attempts"  # out: how many times the actor asked the engine for the row
+READY_KEY = "engine_ready_at"  # out: when the row's engine was up (epoch seconds): start-up vs generation time
 DATA_COLUMN = Processor.DATA_COLUMN  # the struct column the stages read and extend ("__data")
 
 
@@ -53,6 +55,7 @@ class ChatEngineStageUDF(StatefulStageUDF):
         self.max_reasks = max_reasks
         self._tokenizer = None
         self._checks: dict[str, Any] = {}
+        self._ready_at = time.time()
 
     def _passes(self, row: dict[str, Any], out: dict[str, Any]) -> bool:
         """Whether ``out`` passes ``row``'s answer check (no check, or an engine error: it passes;
@@ -105,6 +108,7 @@ class ChatEngineStageUDF(StatefulStageUDF):
                     again.append(copy.deepcopy(originals[idx]))
                     continue
                 out[ATTEMPTS_KEY] = attempt
+                out[READY_KEY] = self._ready_at
                 yield out
             if not again:
                 break
@@ -197,7 +201,7 @@ def run_engine_stage(ds, config, max_reasks: int = 0):
     and ``prompt`` or :data:`MESSAGES_KEY`, optionally :data:`CHECK_KEY` (plus anything to carry
     along); out, the engine's fields are added (``generated_text``, ``num_generated_tokens``,
     ``finish_reason``, or ``__inference_error__`` when ``should_continue_on_error``) and
-    :data:`ATTEMPTS_KEY`. The caller builds and reads the
+    :data:`ATTEMPTS_KEY` and :data:`READY_KEY`. The caller builds and reads the
     rows: no preprocess/postprocess map stage (each is a task worker process starting while the
     engine starts, ~2 s of CPU apiece on 2 cores)."""
     stage = engine_stage(config, max_reasks)

@@ -35,6 +35,8 @@ def test_ray_data_engine_annotation_and_synthesis(ray_local, tiny_model, vllm_en
     assert stats["failed"] == 0 and stats["generated"] == len(ann_reqs) + len(set(r.prompt_hash(client.model) for r in syn_reqs)), (stats, [r.error for r in results])
     assert all(r.ok for r in results)
     sent = client.stats["requests_sent"]
+    # the job's time is split at its engine being up: start-up (import, engine start) and generation
+    assert client.stats["engine_start_ms"] > 1000 and client.stats["engine_generate_ms"] > 0, client.stats
     # the public functions now run from the cache: no second engine start
     with ResponseCache(tmp_path / "cache") as cache:
         table, astats = annotate_table(docs, client, cache, ann_sampling)

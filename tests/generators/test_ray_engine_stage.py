@@ -14,6 +14,7 @@ from generators.ray_engine_stage import (
     CHECK_KEY,
     DATA_COLUMN,
     MESSAGES_KEY,
+    READY_KEY,
     ChatEngineStageUDF,
     engine_stage_arguments,
 )
@@ -85,7 +86,7 @@ class _EchoEngine:
 def _udf(engine, max_reasks: int) -> ChatEngineStageUDF:
     udf = ChatEngineStageUDF.__new__(ChatEngineStageUDF)  # without starting ray's engine stage
     udf.data_column, udf.expected_input_keys = DATA_COLUMN, {"sampling_params"}
-    udf.engine_stage, udf.max_reasks, udf._tokenizer, udf._checks = engine, max_reasks, None, {}
+    udf.engine_stage, udf.max_reasks, udf._tokenizer, udf._checks, udf._ready_at = engine, max_reasks, None, {}, 123.0
     return udf
 
 
@@ -108,6 +109,7 @@ def test_the_actor_renders_chat_messages_with_the_model_template(tiny_model):
     assert "What is a prime?" in rows[0]["generated_text"] and rows[0]["generated_text"] != "What is a prime?"
     assert rows[1]["generated_text"] == "already rendered"  # a rendered prompt is kept
     assert all(MESSAGES_KEY not in r for r in rows)  # the messages are not carried on past the engine
+    assert all(r[READY_KEY] == 123.0 for r in rows)  # when the engine was up, for the driver's start-up/generation split
 
 
 class _ScriptedEngine:
