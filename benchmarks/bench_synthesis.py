@@ -35,7 +35,7 @@ engine came up (``engine_start_s``: Ray Data, the actor, vLLM's import and engin
 with the environment the pipeline gives its engines (on CPU ``VLLM_ENABLE_V1_MULTIPROCESSING=0``,
 :func:`generators.engine_client.engine_env`). vLLM's on-disk model-info cache is filled
 before any timing. The synthesis templates are free text (no JSON schema), so neither side does
-guided decoding. Prints ONE JSON line on stdout (logs go to stderr). The defaults take about 9
+guided decoding. Prints ONE JSON line on stdout (logs go to stderr). The defaults take about 5
 minutes on 2 cores:
 
     .venv/bin/python benchmarks/bench_synthesis.py --n 256 --max-tokens 128 --rounds 3
