@@ -95,6 +95,16 @@ def engine_env(cpu: bool) -> dict[str, str]:
     return {k: os.environ.get(k, v) for k, v in want.items()}
 
 
+def _breaks_in_process_engine() -> bool:
+    """Whether this process holds modules that vllm 0.32's in-process engine trips on: its kernel
+    override scan (``vllm/triton_utils/dispatcher.py``) reads ``vars(x).get`` of every module
+    attribute and fails on llvmlite's (numba's) FFI objects. Then the engine keeps vLLM's default
+    (its own processes, which import only vLLM)."""
+    import sys
+
+    return "llvmlite" in sys.modules
+
+
 def _sampling_dict(req: TeacherRequest) -> dict:
     sp: dict[str, Any] = {"temperature": req.sampling.temperature, "top_p": req.sampling.top_p, "max_tokens": req.sampling.max_tokens}
     if req.sampling.seed is not None:
@@ -178,7 +188,7 @@ class VllmEngineTeacherClient(_EngineBase):
                 from vllm import LLM
             except ImportError as exc:
                 raise TeacherError("vllm is not installed: `pip install edu-curator[cpu]` (CPU) or `[gpu]`") from exc
-            env, saved = engine_env(self.cpu), dict(os.environ)
+            env, saved = engine_env(self.cpu and not _breaks_in_process_engine()), dict(os.environ)
             os.environ.update(env)  # read while the engine is built (the executor is chosen then)
             try:
                 self._llm = LLM(model=self.model, **self.engine_kwargs)
@@ -205,7 +215,11 @@ class VllmEngineTeacherClient(_EngineBase):
         return [(o.outputs[0].text, o.outputs[0].finish_reason, len(o.outputs[0].token_ids), "", 1) for o in outs]
 
     def close(self) -> None:
-        self._llm = None
+        """Stop the engine now (its processes too, when it has any), not when the GC gets to it."""
+        llm, self._llm = self._llm, None
+        core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+        if core is not None:
+            core.shutdown()
 
 
 class RayEngineTeacherClient(_EngineBase):

@@ -216,6 +216,11 @@ def test_cpu_engines_run_single_process_on_the_cpus_they_reserve(monkeypatch, ra
     gpu = RayEngineTeacherClient("m", cpu=False)
     assert not bundles(gpu) and "VLLM_ENABLE_V1_MULTIPROCESSING" not in gpu._processor_config().runtime_env["env_vars"]
     assert VllmEngineTeacherClient("m", cpu=True).cpu is True
+    import llvmlite.binding  # noqa: F401  (numba's: vllm 0.32's in-process engine trips on it)
+
+    from generators.engine_client import _breaks_in_process_engine
+
+    assert _breaks_in_process_engine()
 
 
 def test_server_client_keeps_max_concurrency_in_flight_over_reused_connections():

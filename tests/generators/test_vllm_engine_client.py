@@ -14,7 +14,11 @@ from generators.prompts import get_template
 pytestmark = [pytest.mark.llm, pytest.mark.slow, pytest.mark.timeout(600)]
 
 
-def test_direct_engine_answers_in_this_process_and_restores_the_environment(tiny_model, vllm_env, monkeypatch):
+def test_direct_engine_answers_next_to_numba_and_restores_the_environment(tiny_model, vllm_env, monkeypatch):
+    # vllm 0.32's in-process engine fails on llvmlite's objects (numba: the dedup kernels import it,
+    # so a build's process has it): with llvmlite loaded the client keeps vLLM's own engine processes
+    import llvmlite.binding  # noqa: F401
+
     # the fixture's environment has the CPU setting; the client must set it itself
     monkeypatch.delenv("VLLM_ENABLE_V1_MULTIPROCESSING", raising=False)
     before = {p.pid for p in psutil.Process().children(recursive=True)}
@@ -23,14 +27,17 @@ def test_direct_engine_answers_in_this_process_and_restores_the_environment(tiny
     reqs = [TeacherRequest(template.render(text=t), SamplingParams(temperature=0.0, max_tokens=300), output_model=template.output_model)
             for t in ["Plants make glucose by photosynthesis.", "A prime number has exactly two divisors."]]
     reqs.append(TeacherRequest([{"role": "user", "content": "Say hello."}], SamplingParams(max_tokens=8)))
+    engine_procs: list[psutil.Process] = []
     try:
         results = client.generate(reqs)
-        # single-process on CPU: no EngineCore or worker process was started for the engine
+        # not single-process here: the engine runs in its own process
         started = {p.pid for p in psutil.Process().children(recursive=True)} - before
-        assert not [p for p in psutil.process_iter(["pid", "name"]) if p.pid in started and "VLLM" in (p.info["name"] or "")]
+        engine_procs = [p for p in psutil.process_iter(["pid", "name"]) if p.pid in started and "VLLM" in (p.info["name"] or "")]
+        assert engine_procs
     finally:
         client.close()
-    assert "VLLM_ENABLE_V1_MULTIPROCESSING" not in os.environ  # set only while the engine was built
+    assert not [p for p in engine_procs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]  # close() stopped them
+    assert "VLLM_ENABLE_V1_MULTIPROCESSING" not in os.environ  # never left set in this process
     assert len(results) == 3 and all(r.completion_tokens > 0 for r in results)
     assert all(r.ok for r in results[:2]), [r.error for r in results]  # schema-constrained answers parse
     assert all(0 <= r.parsed["score"] <= 5 for r in results[:2])
