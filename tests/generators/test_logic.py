@@ -201,20 +201,20 @@ def test_cpu_engines_run_single_process_on_the_cpus_they_reserve(monkeypatch, ra
     assert engine_env(True)["VLLM_ENABLE_V1_MULTIPROCESSING"] == "1"
     monkeypatch.delenv("VLLM_ENABLE_V1_MULTIPROCESSING")
 
-    def bundles(client) -> list[dict]:
-        pg = client._processor_config().placement_group_config
+    def bundles(cfg) -> list[dict]:
+        pg = cfg.placement_group_config
         return pg and [{k: v for k, v in b.items() if v} for b in pg["bundles"]]
 
     cfg = RayEngineTeacherClient("m", cpu=True, engine_cpus=3)._processor_config()
-    assert bundles(RayEngineTeacherClient("m", cpu=True, engine_cpus=3)) == [{"CPU": 3}]
+    assert bundles(cfg) == [{"CPU": 3}]
     assert cfg.runtime_env["env_vars"]["OMP_NUM_THREADS"] == "3"
     assert cfg.runtime_env["env_vars"]["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
     node_cpus = min(int(n["Resources"]["CPU"]) for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) >= 1)
-    assert bundles(RayEngineTeacherClient("m", cpu=True)) == [{"CPU": node_cpus}]
+    assert bundles(RayEngineTeacherClient("m", cpu=True)._processor_config()) == [{"CPU": node_cpus}]
     # never more than a node holds, never 0
-    assert bundles(RayEngineTeacherClient("m", cpu=True, concurrency=node_cpus + 1)) == [{"CPU": 1}]
-    gpu = RayEngineTeacherClient("m", cpu=False)
-    assert not bundles(gpu) and "VLLM_ENABLE_V1_MULTIPROCESSING" not in gpu._processor_config().runtime_env["env_vars"]
+    assert bundles(RayEngineTeacherClient("m", cpu=True, concurrency=node_cpus + 1)._processor_config()) == [{"CPU": 1}]
+    gpu = RayEngineTeacherClient("m", cpu=False)._processor_config()
+    assert not bundles(gpu) and "VLLM_ENABLE_V1_MULTIPROCESSING" not in gpu.runtime_env["env_vars"]
     assert VllmEngineTeacherClient("m", cpu=True).cpu is True
     import llvmlite.binding  # noqa: F401  (numba's: vllm 0.32's in-process engine trips on it)
 
