@@ -350,7 +350,10 @@ class RayEngineTeacherClient(_EngineBase):
         ds = ray.data.from_items(rows, override_num_blocks=self._num_blocks(len(rows)))
         started = time.time()
         try:
-            out = run_engine_stage(ds, self._processor_config(), max_reasks=self.max_invalid_retries).take_all()
+            # a CPU engine runs in the actor's own process (generators.inprocess_engine): no
+            # EngineCore process importing vLLM a second time while the job waits
+            out = run_engine_stage(ds, self._processor_config(), max_reasks=self.max_invalid_retries,
+                                   in_process=self._engine_setup()[0]).take_all()
             done = time.time()
         except TeacherError:
             raise

@@ -10,7 +10,9 @@ on an actor pool, with the constructor and ``map_batches`` arguments ``build_pro
 actor applies the model's chat template with the engine's own tokenizer (as ``vllm.LLM.chat``
 does): no chat-template stage (one more process loading transformers) and no tokenizer in the
 driver. The driver builds and reads the rows in the processor's layout itself: no preprocess or
-postprocess map stage (each is a task worker process starting while the engine starts).
+postprocess map stage (each is a task worker process starting while the engine starts). On a
+CPU worker the actor runs the engine in its own process (:mod:`generators.inprocess_engine`):
+ray's async engine starts a second process that imports vLLM again.
 
 This leans on ray 2.60's ``ray.llm._internal.batch`` (``ray`` is pinned to it):
 ``tests/generators/test_ray_engine_stage.py`` compares the stage with ``build_processor``'s, so a
@@ -44,14 +46,22 @@ class ChatEngineStageUDF(StatefulStageUDF):
     :func:`generators.base.check_answer`) is asked again in this actor, up to ``max_reasks`` times:
     re-asking from the driver means a second job, i.e. a second engine start (~35 s for the tiny
     model on CPU, minutes for a large one) for a handful of rows.
+
+    With ``in_process`` (CPU engines) the engine is :class:`generators.inprocess_engine.InProcessEngineStage`:
+    ``vllm.LLM`` in this actor's process, instead of ray's async engine and its EngineCore process.
     """
 
     def __init__(self, data_column: str, expected_input_keys: list[str] | None = None, max_reasks: int = 0,
-                 **engine_stage_kwargs: Any) -> None:
+                 in_process: bool = False, **engine_stage_kwargs: Any) -> None:
         super().__init__(data_column, expected_input_keys)
-        from ray.llm._internal.batch.stages.vllm_engine_stage import vLLMEngineStageUDF
+        from generators.engine_client import _breaks_in_process_engine
 
-        self.engine_stage = vLLMEngineStageUDF(data_column, list(expected_input_keys or []), **engine_stage_kwargs)
+        if in_process and not _breaks_in_process_engine():  # vllm 0.32's in-process engine fails next to llvmlite
+            from generators.inprocess_engine import InProcessEngineStage as stage_class
+        else:
+            from ray.llm._internal.batch.stages.vllm_engine_stage import vLLMEngineStageUDF as stage_class
+
+        self.engine_stage = stage_class(data_column, list(expected_input_keys or []), **engine_stage_kwargs)
         self.max_reasks = max_reasks
         self._tokenizer = None
         self._checks: dict[str, Any] = {}
@@ -82,14 +92,19 @@ class ChatEngineStageUDF(StatefulStageUDF):
         # here, explicitly (left to the inner stage's own __del__, a reference cycle would leave
         # vLLM's EngineCore and worker processes orphaned until the actor process dies)
         stage = self.__dict__.pop("engine_stage", None)
-        llm = stage.__dict__.pop("llm", None) if stage is not None else None
+        if stage is None:
+            return
+        llm = stage.__dict__.pop("llm", None)  # ray's stage's engine wrapper
         if llm is not None:
             llm.shutdown()
+        elif hasattr(stage, "shutdown"):  # the in-process engine's thread
+            stage.shutdown()
 
     def render(self, messages: list[dict]) -> str:
         """The chat prompt for ``messages``: the model's template, with the engine's tokenizer."""
         if self._tokenizer is None:
-            self._tokenizer = self.engine_stage.llm.engine.get_tokenizer()
+            stage = self.engine_stage
+            self._tokenizer = stage.get_tokenizer() if hasattr(stage, "get_tokenizer") else stage.llm.engine.get_tokenizer()
         return self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     async def udf(self, batch: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
@@ -188,14 +203,22 @@ def engine_stage_arguments(config) -> tuple[dict, dict]:
     return fn_kwargs, map_kwargs
 
 
-def engine_stage(config, max_reasks: int = 0) -> ChatEngineStage:
+def engine_stage(config, max_reasks: int = 0, in_process: bool = False) -> ChatEngineStage:
     """The engine stage for ``config`` (a ``vLLMEngineProcessorConfig``), re-asking answers that
-    fail their row's check up to ``max_reasks`` times in the actor."""
+    fail their row's check up to ``max_reasks`` times in the actor. ``in_process`` (for CPU
+    engines): the actor runs :class:`generators.inprocess_engine.InProcessEngineStage` (``vllm.LLM``
+    in the actor's process) instead of ray's stage (an async engine whose EngineCore is a second
+    process); ignored where that stage cannot stand in (a Ray-executor engine, LoRA, metrics export)."""
+    from generators.inprocess_engine import supports
+
     fn_kwargs, map_kwargs = engine_stage_arguments(config)
-    return ChatEngineStage(fn_constructor_kwargs={**fn_kwargs, "max_reasks": max_reasks}, map_batches_kwargs=map_kwargs)
+    in_process = (in_process and fn_kwargs["engine_kwargs"].get("distributed_executor_backend") == "uni"
+                  and supports(fn_kwargs["task_type"], fn_kwargs["dynamic_lora_loading_path"], fn_kwargs["log_engine_metrics"]))
+    return ChatEngineStage(fn_constructor_kwargs={**fn_kwargs, "max_reasks": max_reasks, "in_process": in_process},
+                           map_batches_kwargs=map_kwargs)
 
 
-def run_engine_stage(ds, config, max_reasks: int = 0):
+def run_engine_stage(ds, config, max_reasks: int = 0, in_process: bool = False):
     """``ds`` through the engine stage, lazily (a Dataset). Rows in and out have the layout the
     processor's stages use: one :data:`DATA_COLUMN` struct per row, holding ``sampling_params``
     and ``prompt`` or :data:`MESSAGES_KEY`, optionally :data:`CHECK_KEY` (plus anything to carry
@@ -203,6 +226,6 @@ def run_engine_stage(ds, config, max_reasks: int = 0):
     ``finish_reason``, or ``__inference_error__`` when ``should_continue_on_error``) and
     :data:`ATTEMPTS_KEY` and :data:`READY_KEY`. The caller builds and reads the
     rows: no preprocess/postprocess map stage (each is a task worker process starting while the
-    engine starts, ~2 s of CPU apiece on 2 cores)."""
-    stage = engine_stage(config, max_reasks)
+    engine starts, ~2 s of CPU apiece on 2 cores). ``in_process``: see :func:`engine_stage`."""
+    stage = engine_stage(config, max_reasks, in_process)
     return ds.map_batches_internal(stage.fn, **stage.get_dataset_map_batches_kwargs(batch_size=config.batch_size, data_column=DATA_COLUMN))
