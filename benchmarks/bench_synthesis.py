@@ -12,7 +12,8 @@ On the same ``--n`` seeds (so the same chat prompts), each with a cold response 
   machine's drift, which moved a single before/after comparison by +-20%, hits both alike;
 * ``ray``: :func:`run_synthesis` with ``mode: engine``, ``engine_backend: ray`` -- one Ray Data
   job through ``ray.data.llm``'s vLLM engine stage, which starts its engine inside the job (Ray
-  itself is started outside the timing, as a cluster would be, and the machine let go idle before
+  itself is started outside the timing, as a cluster would be, with Ray Data's helper actors up
+  as after a build's earlier stages, and the machine let go idle before
   each timing, as before ``raw_cold``'s). It alternates with ``raw_cold``
   in ``--rounds`` rounds the same way (one job against one script swung 0.74-1.06 here);
 * ``raw`` (baseline, same run): one in-process ``vllm.LLM`` with the same engine arguments,
@@ -35,7 +36,7 @@ engine came up (``engine_start_s``: Ray Data, the actor, vLLM's import and engin
 with the environment the pipeline gives its engines (on CPU ``VLLM_ENABLE_V1_MULTIPROCESSING=0``,
 :func:`generators.engine_client.engine_env`). vLLM's on-disk model-info cache is filled
 before any timing. The synthesis templates are free text (no JSON schema), so neither side does
-guided decoding. Prints ONE JSON line on stdout (logs go to stderr). The defaults take about 5
+guided decoding. Prints ONE JSON line on stdout (logs go to stderr). The defaults take about 3
 minutes on 2 cores:
 
     .venv/bin/python benchmarks/bench_synthesis.py --n 256 --max-tokens 128 --rounds 3
@@ -237,6 +238,7 @@ def run_ray(args, model: str, seeds: pa.Table, work: Path) -> dict:
     """One Ray path job on ``seeds`` with a cold response cache under ``work`` (Ray started and
     stopped outside the timing)."""
     import ray
+    import ray.data
 
     from generators.synthesize import run_synthesis
 
@@ -247,6 +249,9 @@ def run_ray(args, model: str, seeds: pa.Table, work: Path) -> dict:
         DataContext.get_current().enable_progress_bars = False
         settings = _settings(args, {"mode": "engine", "engine_backend": "ray", "model": model, "engine_max_model_len": MAX_MODEL_LEN,
                                     "engine_kv_cache_bytes": KV_BYTES})
+        # Ray Data's own helper actors (stats, autoscaling coordinator, actor locations) start with
+        # the first Ray Data job on a cluster; in a build, the stages before synthesis started them
+        ray.data.range(8, override_num_blocks=2).map_batches(lambda b: b).take_all()
         _wait_quiet()
         t0 = time.perf_counter()
         _, stats = run_synthesis(seeds, settings, work / "cache")
