@@ -102,6 +102,8 @@ class InProcessEngine:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._inbox.put((prompt, params, loop, future))
+        if not self._thread.is_alive():  # it ended after the check above: nobody will take the request
+            self._drain(EngineDeadError(f"the vLLM engine died: {self.dead!r}"))
         return await future
 
     @staticmethod
@@ -162,7 +164,11 @@ class InProcessEngine:
         for loop, future in self._waiting.values():
             self._resolve(loop, future, error=error)
         self._waiting.clear()
-        while True:  # requests that arrived too late to be admitted
+        self._drain(error)
+
+    def _drain(self, error: BaseException) -> None:
+        """Fail the requests that arrived too late to be admitted."""
+        while True:
             try:
                 item = self._inbox.get_nowait()
             except queue.Empty:

@@ -101,7 +101,7 @@ def test_a_failing_step_fails_every_pending_request_and_marks_the_engine_dead():
         bad, good = loop.create_future(), loop.create_future()
         engine._inbox.put(("bad", None, loop, bad))
         engine._inbox.put(("fine", None, loop, good))
-        thread = threading.Thread(target=engine._serve)
+        thread = engine._thread = threading.Thread(target=engine._serve)
         thread.start()
         await asyncio.to_thread(thread.join, 10)
         results = await asyncio.gather(bad, good, return_exceptions=True)
@@ -118,6 +118,9 @@ def test_a_failing_step_fails_every_pending_request_and_marks_the_engine_dead():
 
     with pytest.raises(EngineDeadError):  # a dead engine refuses new requests at once
         asyncio.run(late())
+    engine.dead = None  # as if the thread ended between generate's check and its request: not left waiting
+    with pytest.raises(EngineDeadError):
+        asyncio.run(asyncio.wait_for(late(), 10))
 
 
 def test_in_process_stage_stands_in_for_text_generation_only():
