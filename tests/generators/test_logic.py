@@ -215,6 +215,12 @@ def test_cpu_engines_run_single_process_on_the_cpus_they_reserve(monkeypatch, ra
     assert bundles(RayEngineTeacherClient("m", cpu=True, concurrency=node_cpus + 1)._processor_config()) == [{"CPU": 1}]
     gpu = RayEngineTeacherClient("m", cpu=False)._processor_config()
     assert not bundles(gpu) and "VLLM_ENABLE_V1_MULTIPROCESSING" not in gpu.runtime_env["env_vars"]
+    # the CPU (in-process) engine queues like LLM.generate: 4x the rows, no pending cap; ray's async
+    # engine (GPU, or CPU with metrics export) keeps ray's cap and one scheduler's worth of rows
+    assert (cfg.max_concurrent_batches, cfg.max_pending_requests) == (4 * 256 // 16, -1)
+    assert (gpu.max_concurrent_batches, gpu.max_pending_requests) == (256 // 16, None)
+    metrics = RayEngineTeacherClient("m", cpu=True, engine_metrics=True)._processor_config()
+    assert (metrics.max_concurrent_batches, metrics.max_pending_requests) == (256 // 16, None)
     assert VllmEngineTeacherClient("m", cpu=True).cpu is True
     import llvmlite.binding  # noqa: F401  (numba's: vllm 0.32's in-process engine trips on it)
 
