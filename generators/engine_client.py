@@ -32,8 +32,9 @@ VLLM_ENV = {"HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "
 # default): one more process that imports vLLM (~5-7 s of CPU on 2 cores), OMP threads bound to one
 # core while the engine core busy-waits on another. With "0", ``vllm.LLM`` runs the model in the
 # calling process (as the Ray engine actors on CPU do: generators.inprocess_engine), and the async
-# engine (ray's own stage, ``vllm serve``) in its EngineCore process, with no worker process: a ``vllm.LLM`` script took 11 s instead of 25 s here, warm
-# ``generate`` ~10k tokens/s instead of 5.7k, ``vllm serve`` 8.6k instead of 5.5k.
+# engine (ray's own stage, ``vllm serve``) in its EngineCore process, with no worker process: a
+# ``vllm.LLM`` script took 11 s instead of 25 s here, warm ``generate`` ~10k tokens/s instead of
+# 5.7k, ``vllm serve`` 8.6k instead of 5.5k.
 CPU_ENGINE_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
 # Batches one Ray Data task runs at once through an async UDF such as the vLLM stage (Ray Data's
 # ``RAY_DATA_DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY``, 4 in ray 2.60). The requests go in blocks of
@@ -288,19 +289,22 @@ class RayEngineTeacherClient(_EngineBase):
         per_block = self.batch_size * ASYNC_BATCHES_PER_TASK
         return max(1, min(n, max(2 * self.concurrency, math.ceil(n / per_block))))
 
-    def _processor_config(self):
-        """The ``ray.data.llm`` processor config the engine stage is staged from."""
+    def _processor_config(self, setup: tuple[bool, dict] | None = None):
+        """The ``ray.data.llm`` processor config the engine stage is staged from (``setup``: what
+        :meth:`_engine_setup` returned, when the caller has it already)."""
         try:
             from ray.data.llm import vLLMEngineProcessorConfig
         except ImportError as exc:
             raise TeacherError(f"ray.data.llm is unavailable ({exc}); install ray[data,serve] and vllm (not ray[llm], which pins CUDA vllm)") from exc
-        cpu, engine_kwargs = self._engine_setup()
+        cpu, engine_kwargs = setup or self._engine_setup()
         kw: dict[str, Any] = {}
         env = engine_env(cpu)
         # enough batches in flight to fill the engine's scheduler (Ray's default, 8 batches, is
         # 128 sequences at batch_size 16: half the 256 the engine can run at once)
         batches = max(8, math.ceil(int(engine_kwargs.get("max_num_seqs", DEFAULT_MAX_NUM_SEQS)) / self.batch_size))
-        if cpu and not self.engine_metrics:
+        from generators.inprocess_engine import supports
+
+        if cpu and supports(log_engine_metrics=self.engine_metrics):
             # the in-process engine (generators.inprocess_engine) queues like LLM.generate: give it
             # IN_PROCESS_QUEUE_FACTOR x the rows and no pending cap (ray's 1.1 x max_num_seqs is for
             # its async engine). 1,024 prompts: the engine got them in refills of ~190 behind the cap,
@@ -362,8 +366,9 @@ class RayEngineTeacherClient(_EngineBase):
         try:
             # a CPU engine runs in the actor's own process (generators.inprocess_engine): no
             # EngineCore process importing vLLM a second time while the job waits
-            out = run_engine_stage(ds, self._processor_config(), max_reasks=self.max_invalid_retries,
-                                   in_process=self._engine_setup()[0]).take_all()
+            setup = self._engine_setup()
+            out = run_engine_stage(ds, self._processor_config(setup), max_reasks=self.max_invalid_retries,
+                                   in_process=setup[0]).take_all()
             done = time.time()
         except TeacherError:
             raise
