@@ -15,6 +15,7 @@ import importlib
 import json
 import random
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,12 +158,14 @@ class TeacherClient(ABC):
     """Anything that answers :class:`TeacherRequest` lists.
 
     Subclasses implement :meth:`generate`; results come back in request order. ``stats`` counts
-    what happened (requests sent, retries, errors by kind).
+    what happened (requests sent, retries, errors by kind). :meth:`generate_iter` hands results
+    back as they are ready, which is how :func:`generators.cache.generate_cached` asks (it stores
+    each group as it comes).
     """
 
     model: str = ""
-    #: requests per :meth:`generate` call from :func:`generators.cache.generate_cached` (results are
-    #: cached after each call). Clients that pay a fixed cost per call (an engine start) raise it.
+    #: requests per :meth:`generate` call in the default :meth:`generate_iter` (results are cached
+    #: after each call). Clients that pay a fixed cost per call (an engine start) raise it.
     chunk_size: int = 64
 
     def __init__(self) -> None:
@@ -174,6 +177,18 @@ class TeacherClient(ABC):
     @abstractmethod
     def generate(self, requests: list[TeacherRequest]) -> list[TeacherResult]:
         """Answer every request (failures come back as results with ``error`` set)."""
+
+    def generate_iter(self, requests: list[TeacherRequest]) -> Iterator[list[tuple[int, TeacherResult]]]:
+        """Answer every request, handing results back in groups as they are ready: each group is a
+        list of ``(index into requests, result)``, each index comes exactly once.
+
+        Default: one :meth:`generate` call per ``chunk_size`` requests, a group per call. Clients
+        that keep working while the caller stores a group override it (the server client streams
+        results as they finish, with no pause between chunks).
+        """
+        step = max(1, self.chunk_size)
+        for start in range(0, len(requests), step):
+            yield list(enumerate(self.generate(requests[start : start + step]), start=start))
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (engines, HTTP pools)."""

@@ -13,6 +13,7 @@ batch in flight and never leaves half a row). Two tables:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -120,12 +121,13 @@ class ResponseCache:
                     )
 
 
-def generate_cached(client: TeacherClient, requests: list[TeacherRequest], cache: ResponseCache | None, chunk_size: int | None = None) -> tuple[list[TeacherResult], dict[str, int]]:
+def generate_cached(client: TeacherClient, requests: list[TeacherRequest], cache: ResponseCache | None) -> tuple[list[TeacherResult], dict[str, int]]:
     """Answer ``requests`` from the cache where possible, asking ``client`` only for the rest.
 
-    Results are written to the cache after every chunk of ``chunk_size`` requests (default: the
-    client's ``chunk_size``), so a killed run keeps what it finished. Identical requests (same
-    prompt hash) are asked once.
+    Results are written to the cache as the client hands them back
+    (:meth:`~generators.base.TeacherClient.generate_iter`: the server client as they finish, an
+    engine client after each of its chunks), one transaction per group, so a killed run keeps what
+    had come back. Identical requests (same prompt hash) are asked once.
 
     Returns:
         ``(results in request order, stats)`` with ``requested``, ``cached``, ``generated``,
@@ -139,15 +141,19 @@ def generate_cached(client: TeacherClient, requests: list[TeacherRequest], cache
             todo[h] = r
     fresh: dict[str, TeacherResult] = {}
     items = list(todo.items())
-    chunk_size = max(1, chunk_size or client.chunk_size)
-    for i in range(0, len(items), chunk_size):
-        chunk = items[i : i + chunk_size]
-        results = client.generate([r for _, r in chunk])
-        for (h, req), res in zip(chunk, results):
-            res.prompt_hash = h
-            fresh[h] = res
-        if cache is not None:
-            cache.record(client.model, [(req, fresh[h]) for h, req in chunk])
+    with contextlib.closing(client.generate_iter([r for _, r in items])) as groups:  # closed: a failing write stops the client
+        for group in groups:
+            pairs = []
+            for i, res in group:
+                h, req = items[i]
+                res.prompt_hash = h
+                fresh[h] = res
+                pairs.append((req, res))
+            if cache is not None:
+                cache.record(client.model, pairs)
+    missing = len(items) - len(fresh)
+    if missing:  # a client bug, not a teacher failure: say so rather than KeyError below
+        raise RuntimeError(f"{type(client).__name__}.generate_iter returned {len(fresh)} of {len(items)} results")
     out = [found.get(h) or fresh[h] for h in hashes]
     stats = {
         "requested": len(requests),

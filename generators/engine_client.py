@@ -168,6 +168,10 @@ class _EngineBase(TeacherClient):
 class VllmEngineTeacherClient(_EngineBase):
     """One ``vllm.LLM`` in this process (created on first use, reused across calls).
 
+    The response cache asks it ``chunk_size`` (1,024) requests per call: several of the engine's
+    scheduler batches (256 sequences on CPU), so that the engine runs full between the chunk
+    boundaries where it drains.
+
     Args:
         model: model path or hub id.
         cpu: CPU engine settings (``None``: when no GPU is visible).
@@ -180,6 +184,7 @@ class VllmEngineTeacherClient(_EngineBase):
     def __init__(self, model: str, cpu: bool | None = None, kv_cache_bytes: int = 128 * 2**20, max_model_len: int | None = None,
                  engine_kwargs: dict | None = None, max_invalid_retries: int = 2) -> None:
         super().__init__(model, max_invalid_retries)
+        self.chunk_size = 1024
         self.cpu = (not cuda_visible()) if cpu is None else cpu
         self.engine_kwargs = engine_kwargs_for(self.cpu, kv_cache_bytes, max_model_len, engine_kwargs)
         self._llm = None

@@ -73,7 +73,7 @@ def test_killed_mid_run_then_rerun_asks_only_for_failed(vllm_server, tmp_path):
     t.start()
     with ResponseCache(tmp_path) as cache:
         try:
-            results, stats = generate_cached(client, docs, cache, chunk_size=n)
+            results, stats = generate_cached(client, docs, cache)
         finally:
             t.join()
         assert stats["failed"] >= 1 and stats["generated"] >= 1, stats

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import threading
+import time
 
 import pyarrow as pa
 import pytest
@@ -229,15 +231,15 @@ def test_cpu_engines_run_single_process_on_the_cpus_they_reserve(monkeypatch, ra
     assert _breaks_in_process_engine()
 
 
-def test_server_client_keeps_max_concurrency_in_flight_over_reused_connections():
-    # A stdlib HTTP/1.1 keep-alive server that answers chat completions after 50 ms and records
-    # each request's client socket and how many requests were in flight at once.
+@contextlib.contextmanager
+def _chat_server(delay_s=lambda content: 0.05):
+    """A stdlib HTTP/1.1 keep-alive server that answers chat completions ("answer to <content>")
+    after ``delay_s(content)`` seconds, recording each request's client socket and how many
+    requests were in flight at once. Yields ``(base_url, state)``."""
     import http.server
     import time
 
-    from generators.server_client import ServerTeacherClient
-
-    state = {"inflight": 0, "peak": 0, "peers": set()}
+    state = {"inflight": 0, "peak": 0, "peers": set(), "posts": 0}
     lock = threading.Lock()
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -258,15 +260,19 @@ def test_server_client_keeps_max_concurrency_in_flight_over_reused_connections()
             self._send({"data": [{"id": "teacher"}]})
 
         def do_POST(self):
-            self.rfile.read(int(self.headers["Content-Length"]))
+            content = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["messages"][-1]["content"]
             with lock:
+                state["posts"] += 1
                 state["inflight"] += 1
                 state["peak"] = max(state["peak"], state["inflight"])
                 state["peers"].add(self.client_address)
-            time.sleep(0.05)
+            time.sleep(delay_s(content))
             with lock:
                 state["inflight"] -= 1
-            self._send({"choices": [{"message": {"content": "a worked answer"}, "finish_reason": "stop"}], "usage": {"completion_tokens": 3}})
+            try:
+                self._send({"choices": [{"message": {"content": f"answer to {content}"}, "finish_reason": "stop"}], "usage": {"completion_tokens": 3}})
+            except OSError:  # the client went away (a cancelled request)
+                pass
 
     class Server(http.server.ThreadingHTTPServer):
         daemon_threads = True
@@ -275,12 +281,90 @@ def test_server_client_keeps_max_concurrency_in_flight_over_reused_connections()
     server = Server(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        client = ServerTeacherClient(f"http://127.0.0.1:{server.server_address[1]}/v1", max_concurrency=40)
-        reqs = [TeacherRequest(messages=[{"role": "user", "content": f"q{i}"}], sampling=SamplingParams(max_tokens=8)) for i in range(160)]
-        out = client.generate(reqs)
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1", state
     finally:
         server.shutdown()
-    assert [r.raw for r in out] == ["a worked answer"] * 160 and all(r.error is None for r in out)
+
+
+def _questions(n: int) -> list[TeacherRequest]:
+    return [TeacherRequest(messages=[{"role": "user", "content": f"q{i}"}], sampling=SamplingParams(max_tokens=8)) for i in range(n)]
+
+
+def test_server_client_keeps_max_concurrency_in_flight_over_reused_connections():
+    from generators.server_client import ServerTeacherClient
+
+    with _chat_server() as (url, state):
+        client = ServerTeacherClient(url, max_concurrency=40)
+        out = client.generate(_questions(160))
+    assert [r.raw for r in out] == [f"answer to q{i}" for i in range(160)] and all(r.error is None for r in out)
     assert 30 < state["peak"] <= 40  # close to the limit at once (the server batches them), never above it
     assert len(state["peers"]) <= 40  # connections are kept alive and reused (160 requests)
     assert client.stats["requests_sent"] == 160 and client.stats["ok"] == 160
+
+
+def test_server_client_hands_back_each_answer_as_it_finishes(tmp_path):
+    # q0 takes 1.5 s, the 30 others 20 ms, 4 in flight: the fast ones come back (and are cached)
+    # while q0 is still out -- no chunk waits for its slowest request
+    from generators.server_client import ServerTeacherClient
+
+    with _chat_server(lambda c: 1.5 if c == "q0" else 0.02) as (url, state):
+        client = ServerTeacherClient(url, max_concurrency=4)
+        reqs = _questions(31)
+        groups = list(client.generate_iter(reqs))
+        seen = [i for g in groups for i, _ in g]
+        assert sorted(seen) == list(range(31))  # every request once
+        assert seen[-1] == 0 and len(groups) >= 2  # the slow one last, the others before it
+        assert all(res.raw == f"answer to q{i}" for g in groups for i, res in g)
+
+        # through the response cache: answers are stored as they come, before the run ends
+        stored_while_running = []
+        with ResponseCache(tmp_path) as cache:
+            def watch():
+                while client.stats.get("ok", 0) < 62:
+                    stored_while_running.append(cache.count()["responses"])
+                    time.sleep(0.05)
+
+            reqs2 = [TeacherRequest(r.messages, SamplingParams(max_tokens=9)) for r in reqs]  # new prompt hashes
+            watcher = threading.Thread(target=watch)
+            watcher.start()
+            results, stats = generate_cached(client, reqs2, cache)
+            watcher.join()
+            assert stats["generated"] == 31 and cache.count()["responses"] == 31
+        assert max(stored_while_running) >= 25  # the fast answers were in the cache while q0 was out
+    assert state["peak"] <= 4
+
+
+def test_server_client_iterator_closed_early_cancels_the_rest():
+    from generators.server_client import ServerTeacherClient
+
+    with _chat_server(lambda c: 0.2) as (url, state):
+        client = ServerTeacherClient(url, max_concurrency=2)
+        it = client.generate_iter(_questions(40))
+        first = next(it)
+        t0 = time.monotonic()
+        it.close()  # e.g. the caller's cache write failed
+        assert time.monotonic() - t0 < 5
+        assert first and threading.active_count() < 50
+        sent = client.stats["requests_sent"]
+        time.sleep(0.5)
+        assert client.stats["requests_sent"] == sent < 40  # nothing more is sent after the close
+    assert not any(t.name == "teacher-http" for t in threading.enumerate())
+
+
+def test_cache_keeps_groups_that_came_back_before_a_crash(tmp_path):
+    class CrashingTeacher(ScriptedTeacher):
+        chunk_size = 2
+
+        def generate(self, requests):
+            if len(self.asked) >= 4:
+                raise KeyboardInterrupt  # the run is killed on its third chunk
+            return super().generate(requests)
+
+    reqs = [_req(f"c{i}") for i in range(7)]
+    with ResponseCache(tmp_path) as cache:
+        with pytest.raises(KeyboardInterrupt):
+            generate_cached(CrashingTeacher(), reqs, cache)
+        assert cache.count()["responses"] == 4  # the two chunks answered before the kill
+        again = ScriptedTeacher()
+        results, stats = generate_cached(again, reqs, cache)
+    assert stats["cached"] == 4 and again.asked == ["c4", "c5", "c6"] and all(r.ok for r in results)
