@@ -209,6 +209,8 @@ class ServerTeacherClient(TeacherClient):
         async def one(i: int, req: TeacherRequest) -> None:
             try:
                 done.put((i, await self._one(session, sem, req)))
+            except Exception as exc:  # noqa: BLE001 -- a bug (_one returns failures as results): the caller raises it
+                done.put(exc)
             finally:
                 slots.release()
 
@@ -220,9 +222,8 @@ class ServerTeacherClient(TeacherClient):
                     task = asyncio.create_task(one(i, req))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
-                while tasks:
-                    for task in list(tasks):
-                        await task  # raises what a task raised (a bug: _one returns failures as results)
+                # every task exists now (the set drops finished ones): wait for the rest
+                await asyncio.gather(*tasks)
             finally:
                 for task in list(tasks):
                     task.cancel()

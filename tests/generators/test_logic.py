@@ -368,3 +368,30 @@ def test_cache_keeps_groups_that_came_back_before_a_crash(tmp_path):
         again = ScriptedTeacher()
         results, stats = generate_cached(again, reqs, cache)
     assert stats["cached"] == 4 and again.asked == ["c4", "c5", "c6"] and all(r.ok for r in results)
+
+
+def test_server_client_finishes_when_many_answers_land_at_once():
+    # Answers that complete in the same event-loop turn once made the end-of-run wait spin
+    # forever (seen with a real vLLM server, 2,048 requests). The HTTP exchange is replaced here by
+    # a gate that releases every request at the same moment: that moment is the point of the test.
+    from generators.server_client import ServerTeacherClient
+
+    class AllAtOnce(ServerTeacherClient):
+        gate = None
+
+        async def _one(self, session, sem, req):
+            import asyncio
+
+            if self.gate is None:
+                self.gate = asyncio.Event()
+                asyncio.get_running_loop().call_later(0.1, self.gate.set)
+            await self.gate.wait()
+            return TeacherResult(req.prompt_hash(self.model), parsed="x", raw="x")
+
+    client = AllAtOnce("http://127.0.0.1:9/v1", model="teacher", max_concurrency=16, check=False)
+    box = []
+    worker = threading.Thread(target=lambda: box.append(client.generate(_questions(32))), daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "generate() did not return"
+    assert len(box[0]) == 32 and all(r.raw == "x" for r in box[0])
