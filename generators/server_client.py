@@ -28,6 +28,7 @@ import os
 import queue
 import random
 import threading
+import time
 from collections.abc import Iterator
 from typing import Literal
 
@@ -36,6 +37,8 @@ import httpx
 
 from curator.exceptions import TeacherError
 from generators.base import TeacherClient, TeacherRequest, TeacherResult, backoff_delays, schema_of, validate_answer
+
+GROUP_WAIT_S = 0.2  # generate_iter: how long a group of finished answers collects before it is handed back
 
 START_HINT = (
     "start it with: python -m vllm.entrypoints.openai.api_server --model MODEL --host 127.0.0.1 --port 8000 "
@@ -149,7 +152,8 @@ class ServerTeacherClient(TeacherClient):
 
     def generate_iter(self, requests: list[TeacherRequest]) -> Iterator[list[tuple[int, TeacherResult]]]:
         """Every request's result as it finishes, in groups of ``(index, result)`` (each group: what
-        finished since the caller took the last one). The requests run on an event loop in a helper
+        finished within ``GROUP_WAIT_S`` of its first result, so that the cache commits a few times
+        a second, not once per answer). The requests run on an event loop in a helper
         thread (so this works inside a running loop too), ``max_concurrency`` at a time; closing the
         iterator early cancels what has not finished."""
         if not requests:
@@ -165,9 +169,10 @@ class ServerTeacherClient(TeacherClient):
         try:
             while left:
                 group = [done.get()]
-                while True:
+                until = time.monotonic() + GROUP_WAIT_S
+                while len(group) < left:
                     try:
-                        group.append(done.get_nowait())
+                        group.append(done.get(timeout=max(0.0, until - time.monotonic())))
                     except queue.Empty:
                         break
                 for item in group:
