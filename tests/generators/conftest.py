@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +20,17 @@ from generators.engine_client import VLLM_ENV as _ENGINE_ENV
 # the engines here are CPU ones: single-process executor (no vLLM worker process)
 VLLM_ENV = {**_ENGINE_ENV, **CPU_ENGINE_ENV}
 SERVED_NAME = "tiny-teacher"
+
+
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """``preexec_fn``: the child gets SIGTERM when the test process dies, even by SIGKILL (Linux), so
+    that a killed test run leaves no vLLM server behind (one did: it kept its engine's CPU and RAM)."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -65,7 +78,8 @@ class VllmServer:
             "--structured-outputs-config", '{"backend": "guidance", "disable_any_whitespace": true}',
         ]
         log = open(self.log_dir / f"server-{self.starts}.log", "wb")
-        self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                     preexec_fn=die_with_parent)
         deadline = time.time() + timeout_s
         while time.time() < deadline:
             if self.proc.poll() is not None:
