@@ -181,10 +181,11 @@ class VllmEngineTeacherClient(_EngineBase):
         max_invalid_retries: re-asks after an answer that fails validation.
     """
 
+    chunk_size = 1024
+
     def __init__(self, model: str, cpu: bool | None = None, kv_cache_bytes: int = 128 * 2**20, max_model_len: int | None = None,
                  engine_kwargs: dict | None = None, max_invalid_retries: int = 2) -> None:
         super().__init__(model, max_invalid_retries)
-        self.chunk_size = 1024
         self.cpu = (not cuda_visible()) if cpu is None else cpu
         self.engine_kwargs = engine_kwargs_for(self.cpu, kv_cache_bytes, max_model_len, engine_kwargs)
         self._llm = None

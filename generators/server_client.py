@@ -162,8 +162,7 @@ class ServerTeacherClient(TeacherClient):
             self.check()
         done: queue.SimpleQueue = queue.SimpleQueue()
         loop = asyncio.new_event_loop()
-        main: list[asyncio.Task] = []
-        thread = threading.Thread(target=self._serve, args=(loop, requests, done, main), name="teacher-http", daemon=True)
+        thread = threading.Thread(target=self._serve, args=(loop, requests, done), name="teacher-http", daemon=True)
         thread.start()
         left = len(requests)
         try:
@@ -183,18 +182,16 @@ class ServerTeacherClient(TeacherClient):
         finally:
             if thread.is_alive():
                 try:
-                    loop.call_soon_threadsafe(lambda: [t.cancel() for t in main])
+                    loop.call_soon_threadsafe(lambda: [t.cancel() for t in asyncio.all_tasks(loop)])
                 except RuntimeError:  # the loop just closed: the thread is ending by itself
                     pass
                 thread.join()
 
-    def _serve(self, loop: asyncio.AbstractEventLoop, requests: list[TeacherRequest], done: queue.SimpleQueue, main: list) -> None:
+    def _serve(self, loop: asyncio.AbstractEventLoop, requests: list[TeacherRequest], done: queue.SimpleQueue) -> None:
         """The helper thread: run every request on ``loop``, putting ``(index, result)`` on ``done``."""
         asyncio.set_event_loop(loop)
         try:
-            task = loop.create_task(self._astream(requests, done))
-            main.append(task)
-            loop.run_until_complete(task)
+            loop.run_until_complete(self._astream(requests, done))
         except asyncio.CancelledError:  # the caller closed the iterator
             pass
         except BaseException as exc:  # noqa: BLE001 -- a bug, not a teacher fault: the caller raises it

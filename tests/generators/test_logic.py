@@ -237,9 +237,8 @@ def _chat_server(delay_s=lambda content: 0.05):
     after ``delay_s(content)`` seconds, recording each request's client socket and how many
     requests were in flight at once. Yields ``(base_url, state)``."""
     import http.server
-    import time
 
-    state = {"inflight": 0, "peak": 0, "peers": set(), "posts": 0}
+    state = {"inflight": 0, "peak": 0, "peers": set()}
     lock = threading.Lock()
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -262,7 +261,6 @@ def _chat_server(delay_s=lambda content: 0.05):
         def do_POST(self):
             content = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["messages"][-1]["content"]
             with lock:
-                state["posts"] += 1
                 state["inflight"] += 1
                 state["peak"] = max(state["peak"], state["inflight"])
                 state["peers"].add(self.client_address)
