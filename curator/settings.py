@@ -135,6 +135,10 @@ class TeacherSettings(_Section):
     model: str = Field("", description="Served model name (server; empty: the server's first model) or model path/id (engine).")
     api_key_env: str = Field("EDU_CURATOR_TEACHER_API_KEY", description="Environment variable holding the API key (never put the key in YAML).")
     max_concurrency: int = Field(256, gt=0, description="Requests in flight at once (server mode); the server batches them, so fewer than its `--max-num-seqs` wastes it (vLLM's default on CPU and most GPUs: 256).")
+    server_batch_size: int = Field(
+        16, gt=0, description="Conversations per HTTP request when the server is vLLM's (it has `/chat/completions/batch`; other servers "
+        "get one per request). Less API-server CPU per answer; a batch's answers return together, when its longest is done. 1: off."
+    )
     timeout_s: float = Field(120.0, gt=0, description="Per-request timeout (server mode).")
     max_retries: int = Field(4, ge=0, description="Retries after a transport fault: connection refused, timeout, HTTP 5xx/429.")
     max_invalid_retries: int = Field(2, ge=0, description="Retries after an answer that fails JSON/schema validation.")
@@ -318,7 +322,7 @@ _NOT_HASHED = {"ray"}
 # Teacher settings that say how to reach the teacher, not what it is asked: not hashed either.
 _TEACHER_TRANSPORT = (
     "max_concurrency", "timeout_s", "max_retries", "max_invalid_retries", "backoff_s", "api_key_env", "base_url",
-    "cache_dir", "engine_batch_size", "engine_metrics", "structured_mode",
+    "cache_dir", "engine_batch_size", "engine_metrics", "structured_mode", "server_batch_size",
 )
 
 

@@ -232,13 +232,18 @@ def test_cpu_engines_run_single_process_on_the_cpus_they_reserve(monkeypatch, ra
 
 
 @contextlib.contextmanager
-def _chat_server(delay_s=lambda content: 0.05):
-    """A stdlib HTTP/1.1 keep-alive server that answers chat completions ("answer to <content>")
-    after ``delay_s(content)`` seconds, recording each request's client socket and how many
-    requests were in flight at once. Yields ``(base_url, state)``."""
+def _chat_server(delay_s=lambda content: 0.05, batch=False, answer=lambda content, asked: f"answer to {content}",
+                 refuse=lambda content: False):
+    """A stdlib HTTP/1.1 keep-alive server that answers chat completions (``answer(content, times
+    asked before)``, default "answer to <content>") after ``delay_s(content)`` seconds, recording
+    each request's client socket and how many conversations were in flight at once. ``batch``:
+    it also has vLLM's ``/chat/completions/batch`` (else 404 there, like a plain OpenAI server);
+    a request holding a conversation that ``refuse`` names is answered 400. Yields
+    ``(base_url, state)``; ``state["batches"]``: conversations per batch request."""
     import http.server
+    from collections import Counter
 
-    state = {"inflight": 0, "peak": 0, "peers": set()}
+    state = {"inflight": 0, "peak": 0, "peers": set(), "batches": [], "asked": Counter()}
     lock = threading.Lock()
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -247,9 +252,9 @@ def _chat_server(delay_s=lambda content: 0.05):
         def log_message(self, *args):
             pass
 
-        def _send(self, payload: dict) -> None:
+        def _send(self, payload: dict, status: int = 200) -> None:
             body = json.dumps(payload).encode()
-            self.send_response(200)
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -259,16 +264,33 @@ def _chat_server(delay_s=lambda content: 0.05):
             self._send({"data": [{"id": "teacher"}]})
 
         def do_POST(self):
-            content = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["messages"][-1]["content"]
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if self.path.endswith("/chat/completions/batch"):
+                if not batch:
+                    return self._send({"detail": "Not Found"}, 404)
+                if "messages" not in body:
+                    return self._send({"error": {"message": "messages: field required", "code": 400}}, 400)
+                convs = body["messages"]
+                with lock:
+                    state["batches"].append(len(convs))
+            else:
+                convs = [body["messages"]]
+            contents = [c[-1]["content"] for c in convs]
+            if any(refuse(c) for c in contents):
+                return self._send({"error": {"message": "prompt too long", "code": 400}}, 400)
             with lock:
-                state["inflight"] += 1
+                state["inflight"] += len(contents)
                 state["peak"] = max(state["peak"], state["inflight"])
                 state["peers"].add(self.client_address)
-            time.sleep(delay_s(content))
+                asked = [state["asked"][c] for c in contents]
+                state["asked"].update(contents)
+            time.sleep(max(delay_s(c) for c in contents))
             with lock:
-                state["inflight"] -= 1
+                state["inflight"] -= len(contents)
+            choices = [{"index": k, "message": {"content": answer(c, n)}, "finish_reason": "stop", "token_ids": [1, 2, 3]}
+                       for k, (c, n) in enumerate(zip(contents, asked))]
             try:
-                self._send({"choices": [{"message": {"content": f"answer to {content}"}, "finish_reason": "stop"}], "usage": {"completion_tokens": 3}})
+                self._send({"choices": choices, "usage": {"completion_tokens": 3 * len(choices)}})
             except OSError:  # the client went away (a cancelled request)
                 pass
 
@@ -298,6 +320,51 @@ def test_server_client_keeps_max_concurrency_in_flight_over_reused_connections()
     assert 30 < state["peak"] <= 40  # close to the limit at once (the server batches them), never above it
     assert len(state["peers"]) <= 40  # connections are kept alive and reused (160 requests)
     assert client.stats["requests_sent"] == 160 and client.stats["ok"] == 160
+
+
+def test_server_client_batches_conversations_when_the_server_has_the_batch_endpoint():
+    from generators.server_client import ServerTeacherClient
+
+    with _chat_server(batch=True) as (url, state):
+        client = ServerTeacherClient(url, max_concurrency=16, batch_size=8)
+        assert client._batch_ok is True  # probed by check()
+        reqs = _questions(36) + [TeacherRequest([{"role": "user", "content": f"x{i}"}], SamplingParams(max_tokens=5)) for i in range(4)]
+        out = client.generate(reqs)
+    assert [r.raw for r in out] == [f"answer to q{i}" for i in range(36)] + [f"answer to x{i}" for i in range(4)]
+    assert all(r.ok and r.attempts == 1 and r.completion_tokens == 3 for r in out)
+    # 36 shared-sampling questions in batches of 8 (the last 4), then the 4 with other sampling
+    assert sorted(state["batches"]) == sorted([8, 8, 8, 8, 4, 4]) and state["peak"] <= 16
+    assert client.stats["requests_sent"] == 40 and client.stats["ok"] == 40 and client.stats["completion_tokens"] == 120
+
+
+def test_server_client_sends_one_conversation_per_request_to_other_servers():
+    from generators.server_client import ServerTeacherClient
+
+    with _chat_server(batch=False) as (url, state):
+        client = ServerTeacherClient(url, max_concurrency=16, batch_size=8)
+        out = client.generate(_questions(20))
+    assert client._batch_ok is False and state["batches"] == [] and all(r.ok for r in out)
+    assert client.stats["requests_sent"] == 20
+
+
+def test_server_client_batch_retries_invalid_answers_and_isolates_a_refused_prompt():
+    from generators.server_client import ServerTeacherClient
+
+    # "e*" answer empty (invalid) the first time they are asked; "long" is refused (HTTP 400)
+    # whenever it is in a request; the rest answer at once
+    answer = lambda c, asked: "" if c.startswith("e") and asked == 0 else f"answer to {c}"  # noqa: E731
+    with _chat_server(batch=True, answer=answer, refuse=lambda c: c == "long") as (url, state):
+        client = ServerTeacherClient(url, max_concurrency=16, batch_size=8, backoff_s=0.01)
+        names = ["q0", "e1", "q2", "e3", "q4", "q5", "q6", "q7", "q8", "long", "q10"]
+        out = client.generate([TeacherRequest([{"role": "user", "content": n}], SamplingParams(max_tokens=8)) for n in names])
+    by = dict(zip(names, out))
+    assert all(by[n].ok and by[n].raw == f"answer to {n}" for n in names if n != "long")
+    assert by["e1"].attempts == 2 and by["q0"].attempts == 1  # the invalid ones went again, the rest did not
+    assert not by["long"].ok and by["long"].error.startswith("request: HTTP 400") and by["long"].attempts == 1
+    # batch 1 (8), its 2 invalid answers again (2), batch 2 (3) refused -> its 3 one at a time
+    assert sorted(state["batches"]) == [2, 3, 8]
+    assert client.stats["errors_invalid"] == 2 and client.stats["errors_batch_refused"] == 3 and client.stats["errors_request"] == 1
+    assert client.stats["ok"] == 10 and client.stats["requests_sent"] == 8 + 2 + 3 + 3
 
 
 def test_server_client_hands_back_each_answer_as_it_finishes(tmp_path):

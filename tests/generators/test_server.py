@@ -38,6 +38,7 @@ def test_annotation_through_server_is_valid_and_cached(vllm_server, tmp_path):
     inp.write_text("\n".join(json.dumps({"id": f"d{i}", "text": t}) for i, t in enumerate(DOCS)) + "\n")
     client = _client(vllm_server)
     assert client.model == vllm_server.served_name  # picked from /v1/models
+    assert client._batch_ok is True and client.batch_size == 4  # vLLM's batch endpoint, batches of max_concurrency
     out = tmp_path / "ann.parquet"
     stats = annotate_files([str(inp)], out, client, tmp_path / "cache", sample=5, seed=1, sampling=SamplingParams(temperature=0.0, max_tokens=400))
     assert stats["requested"] == 5 and stats["generated"] == 5 and stats["failed"] == 0, stats
