@@ -7,7 +7,8 @@ On the same ``--n`` seeds (so the same chat prompts), each with a cold response 
   scheduler limits ``vllm.LLM`` has on CPU, ``--max-num-seqs 256 --max-num-batched-tokens 4096``,
   and its ``--disable-log-stats`` default, as the README says to), then
   :func:`generators.synthesize.run_synthesis` with the client the pipeline builds from
-  ``synthesis.teacher`` (``mode: server``). It alternates with the ``raw``
+  ``synthesis.teacher`` (``mode: server``: batches of ``server_batch_size`` conversations through
+  vLLM's ``/chat/completions/batch``). It alternates with the ``raw``
   baseline in ``--rounds`` rounds (order flipped each round, fresh seeds each round), so that the
   machine's drift, which moved a single before/after comparison by +-20%, hits both alike;
 * ``ray``: :func:`run_synthesis` with ``mode: engine``, ``engine_backend: ray`` -- one Ray Data
@@ -36,10 +37,10 @@ engine came up (``engine_start_s``: Ray Data, the actor, vLLM's import and engin
 with the environment the pipeline gives its engines (on CPU ``VLLM_ENABLE_V1_MULTIPROCESSING=0``,
 :func:`generators.engine_client.engine_env`). vLLM's on-disk model-info cache is filled
 before any timing. The synthesis templates are free text (no JSON schema), so neither side does
-guided decoding. Prints ONE JSON line on stdout (logs go to stderr). The defaults take about 3
-minutes on 2 cores:
+guided decoding. Prints ONE JSON line on stdout (logs go to stderr). The defaults (5 rounds: a
+server round is ~4 s here, and single rounds swing +-15%) take about 5 minutes on 2 cores:
 
-    .venv/bin/python benchmarks/bench_synthesis.py --n 256 --max-tokens 128 --rounds 3
+    .venv/bin/python benchmarks/bench_synthesis.py --n 256 --max-tokens 128 --rounds 5
 """
 
 from __future__ import annotations
@@ -364,7 +365,7 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=0.7)
     ap.add_argument("--concurrency", type=int, default=None, help="server path max_concurrency (default: synthesis.teacher's)")
     ap.add_argument("--paths", default="server,ray", help="comma list of server, ray")
-    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds: server / warm raw generate, and Ray job / raw_cold script")
+    ap.add_argument("--rounds", type=int, default=5, help="alternating rounds: server / warm raw generate, and Ray job / raw_cold script")
     args = ap.parse_args()
     paths = [p for p in args.paths.split(",") if p]
     # vLLM and Ray log to stdout (engine subprocesses inherit it): send all that to stderr so that
