@@ -137,7 +137,8 @@ class TeacherSettings(_Section):
     max_concurrency: int = Field(256, gt=0, description="Requests in flight at once (server mode); the server batches them, so fewer than its `--max-num-seqs` wastes it (vLLM's default on CPU and most GPUs: 256).")
     server_batch_size: int = Field(
         16, gt=0, description="Conversations per HTTP request when the server is vLLM's (it has `/chat/completions/batch`; other servers "
-        "get one per request). Less API-server CPU per answer; a batch's answers return together, when its longest is done. 1: off."
+        "get one per request). Less API-server CPU per answer. A batch's answers return together, when its longest is done, so up to "
+        "2 x max_concurrency conversations are out in batches (the server queues the excess). 1: off."
     )
     timeout_s: float = Field(120.0, gt=0, description="Per-request timeout (server mode).")
     max_retries: int = Field(4, ge=0, description="Retries after a transport fault: connection refused, timeout, HTTP 5xx/429.")

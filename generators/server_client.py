@@ -44,6 +44,10 @@ from generators.base import TeacherClient, TeacherRequest, TeacherResult, backof
 
 GROUP_WAIT_S = 0.2  # generate_iter: how long a group of finished answers collects before it is handed back
 BATCH_PATH = "/chat/completions/batch"  # vLLM's batch chat endpoint: a list of conversations, one choice each
+# Conversations out in batches, per max_concurrency: finished answers wait for their batch's longest
+# (with lengths spread evenly up to max_tokens, a batch of 16 is ~half busy on average), so the server
+# gets enough to keep max_concurrency of them running while batches finish.
+BATCH_OVERSUBSCRIBE = 2
 
 START_HINT = (
     "start it with: python -m vllm.entrypoints.openai.api_server --model MODEL --host 127.0.0.1 --port 8000 "
@@ -70,10 +74,12 @@ class ServerTeacherClient(TeacherClient):
         base_url: e.g. ``http://127.0.0.1:8000/v1``.
         model: served model name; empty: the server's first model.
         api_key: bearer token (vLLM ignores it unless started with ``--api-key``).
-        max_concurrency: conversations in flight at once (the server batches them: too few starves its batch).
+        max_concurrency: conversations the server is given at once (it batches them: too few starves
+            its batch). With batches, up to :data:`BATCH_OVERSUBSCRIBE` times as many are out, the
+            excess waiting in the server's queue: a batch's finished answers stay out until its
+            longest is done, and would otherwise thin the server's batch.
         batch_size: conversations per HTTP request when the server has vLLM's batch endpoint
-            (``/chat/completions/batch``, probed by :meth:`check`); 1: always one per request. A
-            batch's answers come back together, when its longest is done.
+            (``/chat/completions/batch``, probed by :meth:`check`); 1: always one per request.
         timeout_s: per-request timeout.
         max_retries: retries after a transport fault (connection, timeout, 5xx, 429).
         max_invalid_retries: retries after an answer that fails validation.
@@ -229,13 +235,15 @@ class ServerTeacherClient(TeacherClient):
     async def _astream(self, requests: list[TeacherRequest], done: queue.SimpleQueue) -> None:
         # the connector keeps up to max_concurrency keep-alive connections; the semaphores are the
         # limit on conversations in flight (``sem``: one per request; ``bsem``: one per batch of
-        # batch_size). At most twice as many tasks as that exist at once (the rest wait in the
-        # list), so a million-request call does not make a million tasks.
+        # batch_size, BATCH_OVERSUBSCRIBE x max_concurrency in all). At most twice as many tasks as
+        # that exist at once (the rest wait in the list), so a million-request call does not make a
+        # million tasks.
         connector = aiohttp.TCPConnector(limit=self.max_concurrency, ssl=_tls_context() if self.base_url.startswith("https") else False)
         sem = asyncio.Semaphore(self.max_concurrency)
         size = self.batch_size if self._batch_ok else 1
-        bsem = asyncio.Semaphore(max(1, self.max_concurrency // size))
-        slots = asyncio.Semaphore(2 * max(1, self.max_concurrency // size))
+        out = max(1, self.max_concurrency // size) * (BATCH_OVERSUBSCRIBE if size > 1 else 1)  # requests in flight
+        bsem = asyncio.Semaphore(out)
+        slots = asyncio.Semaphore(2 * out)
         tasks: set[asyncio.Task] = set()
 
         async def run(items: list[tuple[int, TeacherRequest]]) -> None:

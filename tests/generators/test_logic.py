@@ -333,8 +333,19 @@ def test_server_client_batches_conversations_when_the_server_has_the_batch_endpo
     assert [r.raw for r in out] == [f"answer to q{i}" for i in range(36)] + [f"answer to x{i}" for i in range(4)]
     assert all(r.ok and r.attempts == 1 and r.completion_tokens == 3 for r in out)
     # 36 shared-sampling questions in batches of 8 (the last 4), then the 4 with other sampling
-    assert sorted(state["batches"]) == sorted([8, 8, 8, 8, 4, 4]) and state["peak"] <= 16
+    assert sorted(state["batches"]) == sorted([8, 8, 8, 8, 4, 4])
+    assert 16 < state["peak"] <= 32  # up to 2 x max_concurrency out in batches (BATCH_OVERSUBSCRIBE)
     assert client.stats["requests_sent"] == 40 and client.stats["ok"] == 40 and client.stats["completion_tokens"] == 120
+
+
+def test_server_batch_size_1_in_settings_turns_batches_off():
+    from curator.settings import TeacherSettings
+    from generators.server_client import ServerTeacherClient
+
+    with _chat_server(batch=True) as (url, state):
+        client = ServerTeacherClient.from_settings(TeacherSettings(base_url=url, server_batch_size=1, max_concurrency=8))
+        out = client.generate(_questions(12))
+    assert client._batch_ok is False and state["batches"] == [] and all(r.ok for r in out) and state["peak"] <= 8
 
 
 def test_server_client_sends_one_conversation_per_request_to_other_servers():
