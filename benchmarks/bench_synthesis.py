@@ -25,7 +25,8 @@ On the same ``--n`` seeds (so the same chat prompts), each with a cold response 
 * ``raw_cold`` (baseline of the Ray path, same run): the same job as a plain script in a fresh
   process -- import vLLM, start ``LLM``, ``generate`` -- timed to its results in hand.
 
-Figures of rounds are summed (``round_ratios`` lists each round's).
+Figures of rounds are summed (``round_ratios`` lists each round's, ``median_round_ratio`` is their median:
+less swayed by one round the machine slowed down).
 
 ``ratio`` = pipeline tokens/s / baseline tokens/s: the server path against the warm ``generate``
 (neither server start nor engine start is timed), the Ray path, which starts an engine on every
@@ -49,6 +50,7 @@ import argparse
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -201,6 +203,7 @@ def _path_totals(parts: list[dict], base_parts: list[dict], base_seconds: str) -
     fig.update(failed=sum(p["failed"] for p in parts), retries=sum(p["retries"] for p in parts),
                errors=[e for p in parts for e in p["errors"]][:3],
                round_ratios=[round((p["tokens"] / p["wall_s"]) / (b["tokens"] / b[base_seconds]), 3) for p, b in zip(parts, base_parts)])
+    fig["median_round_ratio"] = round(statistics.median(fig["round_ratios"]), 3)
     return fig
 
 
