@@ -34,7 +34,9 @@ job, against ``raw_cold`` (``ratio_vs_init_and_generate``, against an engine sta
 import, and ``ratio_vs_warm_generate`` are also given). The Ray job's time is also split where its
 engine came up (``engine_start_s``: Ray Data, the actor, vLLM's import and engine start;
 ``generate_s``: the rest): ``steady_ratio`` is its tokens/s over ``generate_s`` against the warm
-``generate`` -- the pipeline's throughput once running, which a long build sees. Every side runs
+``generate`` -- the pipeline's throughput once running, which a long build sees. ``raw_cold`` is
+split the same way, where its ``LLM`` was up: ``start_vs_cold`` and ``generate_vs_cold`` are the
+script's seconds over the job's for each part (1.0: the job is as fast). Every side runs
 with the environment the pipeline gives its engines (on CPU ``VLLM_ENABLE_V1_MULTIPROCESSING=0``,
 :func:`generators.engine_client.engine_env`). vLLM's on-disk model-info cache is filled
 before any timing. The synthesis templates are free text (no JSON schema), so neither side does
@@ -293,10 +295,11 @@ def main():  # under a __main__ guard: vLLM's CPU engine spawns processes that r
     from generators.engine_client import engine_kwargs_for
     spec = json.load(open(sys.argv[1]))
     llm = LLM(model=spec["model"], **engine_kwargs_for(None, spec["kv_bytes"], spec["max_model_len"]))
+    ready_at = time.time()  # the engine is up: the Ray job's engine_ready_at counterpart
     tok = llm.get_tokenizer()
     prompts = [tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in spec["messages"]]
     outs = llm.generate(prompts, SamplingParams(**spec["sampling"]), use_tqdm=False)
-    json.dump({"done_at": time.time(), "tokens": sum(len(o.outputs[0].token_ids) for o in outs),
+    json.dump({"ready_at": ready_at, "done_at": time.time(), "tokens": sum(len(o.outputs[0].token_ids) for o in outs),
                "rows": sum(1 for o in outs if o.outputs[0].text.strip())}, open(sys.argv[2], "w"))
 
 
@@ -310,7 +313,9 @@ def run_raw_cold(args, model: str, seeds: pa.Table, work: Path) -> dict:
 
     ``result_s``: from the process's start (measured here) to its results in hand (measured in the
     child: vLLM's engine teardown after that, ~8 s here, is not counted); ``exit_s``: to the
-    process's exit. The Ray path is timed the same way, to :func:`run_synthesis` returning.
+    process's exit. The Ray path is timed the same way, to :func:`run_synthesis` returning. Split
+    where the engine came up, as the Ray job's is: ``engine_start_s`` (process start, vLLM import,
+    ``LLM``) and ``generate_s`` (chat template and ``generate``).
     """
     messages, sampling = _raw_job(args, seeds)
     spec = {"model": model, "kv_bytes": KV_BYTES, "max_model_len": MAX_MODEL_LEN, "messages": messages, "sampling": sampling}
@@ -326,7 +331,8 @@ def run_raw_cold(args, model: str, seeds: pa.Table, work: Path) -> dict:
     out = json.loads((work / "raw_cold_out.json").read_text())
     result_s = out["done_at"] - t0_wall
     return {"rows": out["rows"], "tokens": out["tokens"], "result_s": round(result_s, 3), "exit_s": round(wall, 3),
-            "tok_s": round(out["tokens"] / result_s, 1)}
+            "tok_s": round(out["tokens"] / result_s, 1), "engine_start_s": round(out["ready_at"] - t0_wall, 3),
+            "generate_s": round(out["done_at"] - out["ready_at"], 3)}
 
 
 def run_ray_vs_raw_cold(args, model: str, work: Path) -> tuple[dict, dict]:
@@ -343,12 +349,18 @@ def run_ray_vs_raw_cold(args, model: str, work: Path) -> tuple[dict, dict]:
     parts = _alternating_rounds(args, [("ray", in_own_dir(run_ray, "ray")), ("raw_cold", in_own_dir(run_raw_cold, "raw_cold"))])
     ray = _path_totals(parts["ray"], parts["raw_cold"], "result_s")
     cold = _sum_figures(parts["raw_cold"], "result_s")
-    cold["exit_s"] = round(sum(p["exit_s"] for p in parts["raw_cold"]), 3)
+    for key in ("exit_s", "engine_start_s", "generate_s"):
+        cold[key] = round(sum(p[key] for p in parts["raw_cold"]), 3)
     ray["ratio"] = round(ray["tok_s"] / cold["tok_s"], 3)
     if all("generate_s" in p for p in parts["ray"]):
         ray["engine_start_s"] = round(sum(p["engine_start_s"] for p in parts["ray"]), 3)
         ray["generate_s"] = round(sum(p["generate_s"] for p in parts["ray"]), 3)
         ray["generate_tok_s"] = round(ray["tokens"] / ray["generate_s"], 1)
+        # where the job loses against the script: its start-up (Ray Data, the actor's worker and
+        # imports, vLLM's import and engine start) and its generation (rows handed to and from the
+        # actor, engine steps), each as the script's seconds over the job's (1.0: as fast)
+        ray["start_vs_cold"] = round(cold["engine_start_s"] / ray["engine_start_s"], 3)
+        ray["generate_vs_cold"] = round(cold["generate_s"] / ray["generate_s"], 3)
     return ray, cold
 
 
