@@ -342,7 +342,7 @@ class RayEngineTeacherClient(_EngineBase):
 
         if not ray.is_initialized():
             ray.init(include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
-        from generators.ray_engine_stage import ATTEMPTS_KEY, CHECK_KEY, DATA_COLUMN, MESSAGES_KEY, READY_KEY, run_engine_stage
+        from generators.ray_engine_stage import ATTEMPTS_KEY, CHECK_KEY, DATA_COLUMN, INIT_KEY, MESSAGES_KEY, READY_KEY, run_engine_stage
 
         rows = []
         # Every row must carry the same sampling keys with non-null values: a seed missing from some
@@ -385,6 +385,9 @@ class RayEngineTeacherClient(_EngineBase):
         if ready:  # the job's time until its first engine was up, and from then on
             self.count("engine_start_ms", round(1000 * max(0.0, min(ready) - started)))
             self.count("engine_generate_ms", round(1000 * max(0.0, done - min(ready))))
+        inits = [r[INIT_KEY] for r in by_idx.values() if r.get(INIT_KEY)]
+        if inits:  # of the start-up, Ray's part: until the first engine actor began to build its engine
+            self.count("actor_boot_ms", round(1000 * max(0.0, min(inits) - started)))
         res = []
         for i in range(len(requests)):
             r = by_idx.get(i)

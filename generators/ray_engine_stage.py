@@ -36,6 +36,8 @@ MESSAGES_KEY = "messages_json"  # a row's chat messages (JSON text), rendered in
 CHECK_KEY = "answer_check"
 ATTEMPTS_KEY = "engine_attempts"  # out: how many times the actor asked the engine for the row
 READY_KEY = "engine_ready_at"  # out: when the row's engine was up (epoch seconds): start-up vs generation time
+# out: when the row's actor began to build its engine (epoch seconds): Ray's actor boot vs vLLM's start
+INIT_KEY = "engine_init_at"
 DATA_COLUMN = Processor.DATA_COLUMN  # the struct column the stages read and extend ("__data")
 
 
@@ -54,6 +56,7 @@ class ChatEngineStageUDF(StatefulStageUDF):
     def __init__(self, data_column: str, expected_input_keys: list[str] | None = None, max_reasks: int = 0,
                  in_process: bool = False, **engine_stage_kwargs: Any) -> None:
         super().__init__(data_column, expected_input_keys)
+        self._init_at = time.time()  # the actor is up (worker, ray.data, this class): the engine starts now
         from generators.engine_client import _breaks_in_process_engine
 
         if in_process and not _breaks_in_process_engine():  # vllm 0.32's in-process engine fails next to llvmlite
@@ -124,6 +127,7 @@ class ChatEngineStageUDF(StatefulStageUDF):
                     continue
                 out[ATTEMPTS_KEY] = attempt
                 out[READY_KEY] = self._ready_at
+                out[INIT_KEY] = self._init_at
                 yield out
             if not again:
                 break
@@ -224,7 +228,7 @@ def run_engine_stage(ds, config, max_reasks: int = 0, in_process: bool = False):
     and ``prompt`` or :data:`MESSAGES_KEY`, optionally :data:`CHECK_KEY` (plus anything to carry
     along); out, the engine's fields are added (``generated_text``, ``num_generated_tokens``,
     ``finish_reason``, or ``__inference_error__`` when ``should_continue_on_error``) and
-    :data:`ATTEMPTS_KEY` and :data:`READY_KEY`. The caller builds and reads the
+    :data:`ATTEMPTS_KEY`, :data:`INIT_KEY` and :data:`READY_KEY`. The caller builds and reads the
     rows: no preprocess/postprocess map stage (each is a task worker process starting while the
     engine starts, ~2 s of CPU apiece on 2 cores). ``in_process``: see :func:`engine_stage`."""
     stage = engine_stage(config, max_reasks, in_process)

@@ -37,6 +37,8 @@ def test_ray_data_engine_annotation_and_synthesis(ray_local, tiny_model, vllm_en
     sent = client.stats["requests_sent"]
     # the job's time is split at its engine being up: start-up (import, engine start) and generation
     assert client.stats["engine_start_ms"] > 1000 and client.stats["engine_generate_ms"] > 0, client.stats
+    # of the start-up, the engine actor's boot (Ray's part) came first: it is a part, not the whole
+    assert 0 < client.stats["actor_boot_ms"] < client.stats["engine_start_ms"], client.stats
     # the public functions now run from the cache: no second engine start
     with ResponseCache(tmp_path / "cache") as cache:
         table, astats = annotate_table(docs, client, cache, ann_sampling)

@@ -13,6 +13,7 @@ from generators.ray_engine_stage import (
     ATTEMPTS_KEY,
     CHECK_KEY,
     DATA_COLUMN,
+    INIT_KEY,
     MESSAGES_KEY,
     READY_KEY,
     ChatEngineStageUDF,
@@ -87,6 +88,7 @@ def _udf(engine, max_reasks: int) -> ChatEngineStageUDF:
     udf = ChatEngineStageUDF.__new__(ChatEngineStageUDF)  # without starting ray's engine stage
     udf.data_column, udf.expected_input_keys = DATA_COLUMN, {"sampling_params"}
     udf.engine_stage, udf.max_reasks, udf._tokenizer, udf._checks, udf._ready_at = engine, max_reasks, None, {}, 123.0
+    udf._init_at = 100.0
     return udf
 
 
@@ -110,6 +112,7 @@ def test_the_actor_renders_chat_messages_with_the_model_template(tiny_model):
     assert rows[1]["generated_text"] == "already rendered"  # a rendered prompt is kept
     assert all(MESSAGES_KEY not in r for r in rows)  # the messages are not carried on past the engine
     assert all(r[READY_KEY] == 123.0 for r in rows)  # when the engine was up, for the driver's start-up/generation split
+    assert all(r[INIT_KEY] == 100.0 for r in rows)  # when the actor began to build it: Ray's boot vs vLLM's start
 
 
 class _ScriptedEngine:
