@@ -33,8 +33,9 @@ less swayed by one round the machine slowed down).
 job, against ``raw_cold`` (``ratio_vs_init_and_generate``, against an engine start without the
 import, and ``ratio_vs_warm_generate`` are also given). The Ray job's time is also split where its
 engine came up (``engine_start_s``: Ray Data, the actor, vLLM's import and engine start, of which
-``actor_boot_s`` is Ray's part, until the actor began to build its engine; ``generate_s``: the rest): ``steady_ratio`` is its tokens/s over ``generate_s`` against the warm
-``generate`` -- the pipeline's throughput once running, which a long build sees. ``raw_cold`` is
+``actor_boot_s`` is Ray's part, until the actor began to build its engine; ``generate_s``: the
+rest): ``steady_ratio`` is its tokens/s over ``generate_s`` against the warm ``generate`` -- the
+pipeline's throughput once running, which a long build sees. ``raw_cold`` is
 split the same way, where its ``LLM`` was up: ``start_vs_cold`` and ``generate_vs_cold`` are the
 script's seconds over the job's for each part (1.0: the job is as fast). Every side runs
 with the environment the pipeline gives its engines (on CPU ``VLLM_ENABLE_V1_MULTIPROCESSING=0``,
@@ -95,7 +96,7 @@ def _path_figures(wall_s: float, stats: dict) -> dict:
     fig = {"rows": stats["rows"], "failed": stats["failed"], "wall_s": round(wall_s, 3), "tokens": tokens,
            "rows_s": round(stats["rows"] / wall_s, 2), "tok_s": round(tokens / wall_s, 1),
            "retries": int(teacher.get("retries", 0)), "errors": stats.get("errors", [])[:3]}
-    if "engine_generate_ms" in teacher:  # Ray path: the job until its engine was up (of it, the actor's boot), and after
+    if "engine_generate_ms" in teacher:  # Ray path: until its engine was up (of it, the actor's boot), and after
         fig["engine_start_s"], fig["generate_s"] = teacher["engine_start_ms"] / 1000, teacher["engine_generate_ms"] / 1000
         fig["actor_boot_s"] = teacher.get("actor_boot_ms", 0) / 1000
     return fig
