@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 
 from curator.readers.parquet import read_arrow_batches
-from curator.readers.records import UNREADABLE_FILE, RecordBatcher
+from curator.readers.records import MALFORMED_RECORD, UNREADABLE_FILE, RecordBatcher
 
 
 def read_hf_dir(path: str, split: str, batcher: RecordBatcher) -> Iterator[tuple[pa.Table, pa.Table]]:
@@ -27,7 +27,7 @@ def read_hf_dir(path: str, split: str, batcher: RecordBatcher) -> Iterator[tuple
         yield from batcher.drain(final=True)
         return
     table = ds.data.table if hasattr(ds.data, "table") else ds.with_format("arrow")[:]
-    yield from read_arrow_batches(table.schema, lambda: table.to_batches(max_chunksize=4096), batcher)
+    yield from read_arrow_batches(table.schema, table, batcher)
 
 
 def read_hf_hub(name: str, split: str, batcher: RecordBatcher) -> Iterator[tuple[pa.Table, pa.Table]]:
@@ -40,6 +40,9 @@ def read_hf_hub(name: str, split: str, batcher: RecordBatcher) -> Iterator[tuple
         yield from batcher.drain(final=True)
         return
     for i, record in enumerate(ds):
-        batcher.add(record, i)
+        try:
+            batcher.add(record, i)
+        except Exception as exc:  # noqa: BLE001 - one record must never end the dataset
+            batcher.quarantine(i, MALFORMED_RECORD, f"{type(exc).__name__}: {str(exc)[:200]}")
         yield from batcher.drain()
     yield from batcher.drain(final=True)

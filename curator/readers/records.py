@@ -4,6 +4,12 @@ Every reader feeds records through :class:`RecordBatcher`, so the rules are the 
 every format: text must be a non-empty string no larger than ``max_doc_bytes``; ids are
 strings (a missing id becomes ``<shard key>:<location>``); an id seen twice in a shard is
 quarantined as ``duplicate_id``. Reasons are the constants below.
+
+:meth:`RecordBatcher.add_text` is the one sanitising point of every input path: each string
+field a row keeps (text, id, url, crawl_date, record_id) must encode as UTF-8, and a value that
+cannot become a string (a JSON integer past Python's digit limit, say) quarantines the record
+with a reason naming the field, never an exception. Quarantine rows are made writable too
+(unpaired surrogates in a detail or source are replaced), so no record can crash a build.
 """
 
 from __future__ import annotations
@@ -44,9 +50,15 @@ class RecordBatcher:
         self._rows: dict[str, list] = {f.name: [] for f in S.INPUT_SCHEMA}
         self._quarantine: list[dict] = []
         self._seen_ids: set[str] = set()
+        self._source = _writable(source)  # a file name that is not UTF-8 (surrogate-escaped) is still written
 
     def quarantine(self, location: Any, reason: str, detail: str = "", raw: bytes | str | None = None) -> None:
-        self._quarantine.append(S.quarantine_row(self.source, location, reason, detail, raw))
+        location = None if location is None else _writable(str(location))
+        self._quarantine.append(S.quarantine_row(self._source, location, reason, _writable(detail), raw))
+
+    def quarantine_count(self) -> int:
+        """Quarantine rows not yet flushed."""
+        return len(self._quarantine)
 
     def add(self, record: Any, location: Any, raw: bytes | str | None = None) -> None:
         """Validate one decoded record (a dict) and keep it or quarantine it."""
@@ -63,6 +75,7 @@ class RecordBatcher:
         self.add_text(text, record.get(self.id_field), location, url=record.get(self.url_field), raw=raw, extra=record)
 
     def add_text(self, text: str, doc_id: Any, location: Any, url: Any = None, raw: bytes | str | None = None, extra: dict | None = None) -> None:
+        """Keep one document or quarantine it: the single check every reader's rows pass through."""
         if not text.strip():
             self.quarantine(location, EMPTY_TEXT, "text is empty or whitespace", raw)
             return
@@ -70,23 +83,29 @@ class RecordBatcher:
         if n_bytes > self.max_doc_bytes:
             self.quarantine(location, TOO_LARGE, f"{n_bytes} bytes > input.max_doc_bytes={self.max_doc_bytes}", raw if raw is not None else text)
             return
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
+        if not _encodes(text):
             self.quarantine(location, BAD_UTF8, "text holds unpaired surrogates", raw)
             return
-        doc_id = f"{self.shard_key}:{location}" if doc_id is None or doc_id == "" else str(doc_id)
+        extra = extra or {}
+        fields = {}
+        for name, value in ((S.ID, doc_id), (S.URL, url), (S.CRAWL_DATE, extra.get(S.CRAWL_DATE)), (S.RECORD_ID, extra.get(S.RECORD_ID))):
+            value, problem = _as_str(value)
+            if problem:
+                self.quarantine(location, BAD_UTF8 if problem == BAD_UTF8 else MALFORMED_RECORD, f"`{name}` {_PROBLEMS[problem]}", raw if raw is not None else text)
+                return
+            fields[name] = value
+        doc_id = fields[S.ID]
+        doc_id = f"{self.shard_key}:{location}" if doc_id is None or doc_id == "" else doc_id
         if doc_id in self._seen_ids:
             self.quarantine(location, DUPLICATE_ID, f"id {doc_id!r} already seen in this shard", raw if raw is not None else text)
             return
         self._seen_ids.add(doc_id)
-        extra = extra or {}
         self._rows[S.ID].append(doc_id)
         self._rows[S.TEXT].append(text)
-        self._rows[S.URL].append(None if url is None else str(url))
-        self._rows[S.SOURCE].append(self.source)
-        self._rows[S.CRAWL_DATE].append(_str_or_none(extra.get(S.CRAWL_DATE)))
-        self._rows[S.RECORD_ID].append(_str_or_none(extra.get(S.RECORD_ID)))
+        self._rows[S.URL].append(fields[S.URL])
+        self._rows[S.SOURCE].append(self._source)
+        self._rows[S.CRAWL_DATE].append(fields[S.CRAWL_DATE])
+        self._rows[S.RECORD_ID].append(fields[S.RECORD_ID])
 
     @property
     def pending(self) -> int:
@@ -103,9 +122,32 @@ class RecordBatcher:
         return docs, quarantine
 
     def drain(self, final: bool = False) -> Iterator[tuple[pa.Table, pa.Table]]:
-        if self.full() or (final and (self.pending or self._quarantine)):
+        if self.full() or len(self._quarantine) >= self.rows_per_part or (final and (self.pending or self._quarantine)):
             yield self.flush()
 
 
-def _str_or_none(v: Any) -> str | None:
-    return None if v is None else str(v)
+_PROBLEMS = {BAD_UTF8: "holds unpaired surrogates (not valid UTF-8)", MALFORMED_RECORD: "cannot be turned into a string"}
+
+
+def _encodes(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _writable(s: str) -> str:
+    """``s`` with unpaired surrogates replaced, for quarantine details and sources (never document fields)."""
+    return s if _encodes(s) else s.encode("utf-8", errors="replace").decode("utf-8")
+
+
+def _as_str(value: Any) -> tuple[str | None, str | None]:
+    """(``value`` as a string or None, None) or (None, problem): a surrogate, or a value ``str`` refuses."""
+    if value is None:
+        return None, None
+    try:
+        s = value if isinstance(value, str) else str(value)
+    except Exception:  # noqa: BLE001 - e.g. ValueError: an int past sys.get_int_max_str_digits()
+        return None, MALFORMED_RECORD
+    return (s, None) if _encodes(s) else (None, BAD_UTF8)

@@ -1,0 +1,142 @@
+"""No record crashes a build or vanishes: every bad record of every input path is quarantined with a reason."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+
+from curator import schema as S
+from curator.readers import expand_inputs, read_shard
+from curator.settings import InputSettings
+
+TEXT = "Photosynthesis is how green plants turn light into food."
+
+
+def _read(path, **settings):
+    docs, qs = [], []
+    for shard in expand_inputs([str(path)]):
+        for d, q in read_shard(shard, InputSettings(**settings)):
+            docs.append(d)
+            qs.append(q)
+    return pa.concat_tables(docs) if docs else S.empty(S.INPUT_SCHEMA), pa.concat_tables(qs) if qs else S.empty(S.QUARANTINE_SCHEMA)
+
+
+def _lines(rows) -> bytes:
+    return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
+
+
+@pytest.mark.parametrize("field", ["id", "url", "crawl_date", "record_id"])
+def test_lone_surrogate_in_any_field_is_quarantined(tmp_path, field):
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"%s": "x\\ud800y", "text": "%s"}\n{"id": "ok", "text": "%s"}\n' % (field, TEXT, TEXT))
+    docs, q = _read(path)
+    assert docs.column(S.ID).to_pylist() == ["ok"]
+    assert q.column(S.Q_REASON).to_pylist() == ["bad_utf8"]
+    assert f"`{field}`" in q.column(S.Q_DETAIL)[0].as_py()
+    pq.write_table(q, tmp_path / "q.parquet")  # the quarantine row itself is writable
+
+
+def test_huge_integer_quarantines_its_line_only(tmp_path):
+    path = tmp_path / "h.jsonl"
+    path.write_bytes(
+        _lines([{"id": "a", "text": TEXT}])
+        + b'{"id": 1, "text": "x", "n": ' + b"9" * 5000 + b"}\n"
+        + _lines([{"id": "b", "text": TEXT}, {"id": "c", "text": TEXT}])
+    )
+    docs, q = _read(path)
+    assert docs.column(S.ID).to_pylist() == ["a", "b", "c"]
+    assert q.column(S.Q_REASON).to_pylist() == ["bad_json"] and q.column(S.Q_LOCATION).to_pylist() == ["2"]
+
+
+def test_parquet_invalid_utf8_cell_quarantines_its_row_only(tmp_path):
+    values = [f"{TEXT} {i}".encode() for i in range(5000)]
+    values[10] = b"bad \xff byte"
+    text = pa.Array.from_buffers(pa.string(), len(values), pa.array(values, pa.binary()).buffers())  # unchecked UTF-8
+    path = tmp_path / "u.parquet"
+    pq.write_table(pa.table({"text": text, "id": [f"d{i}" for i in range(5000)]}), path)
+    docs, q = _read(path)
+    assert docs.num_rows == 4999 and "d10" not in set(docs.column(S.ID).to_pylist())
+    assert q.column(S.Q_REASON).to_pylist() == ["bad_utf8"] and q.column(S.Q_LOCATION).to_pylist() == ["10"]
+
+
+def test_wrong_schema_parquet_counts_every_row(tmp_path):
+    path = tmp_path / "w.parquet"
+    pq.write_table(pa.table({"content": ["a"] * 7}), path)
+    docs, q = _read(path, rows_per_part=3)
+    assert docs.num_rows == 0 and q.column(S.Q_REASON).to_pylist() == ["wrong_schema"] * 7
+
+
+def _zst_rows(n):
+    return _lines([{"id": f"d{i}", "text": f"{TEXT} {i} " * 5} for i in range(n)])
+
+
+def test_truncated_zstd_is_detected(tmp_path):
+    blob = zstandard.ZstdCompressor().compress(_zst_rows(3000))
+    path = tmp_path / "cut.jsonl.zst"
+    path.write_bytes(blob[: len(blob) // 2])
+    docs, q = _read(path)
+    assert 0 < docs.num_rows < 3000
+    assert q.column(S.Q_REASON).to_pylist() == ["truncated_file"]
+    assert f"{docs.num_rows} lines" in q.column(S.Q_DETAIL)[0].as_py() and "the rest of the file is lost" in q.column(S.Q_DETAIL)[0].as_py()
+
+
+def test_multi_frame_zstd_reads_every_frame_and_detects_a_cut_frame(tmp_path):
+    c = zstandard.ZstdCompressor()
+    data = _zst_rows(100)
+    half = data.index(b"\n", len(data) // 2) + 1
+    frame2 = c.compress(data[half:])
+    path = tmp_path / "m.jsonl.zst"
+    path.write_bytes(c.compress(data[:half]) + frame2)
+    docs, q = _read(path)
+    assert docs.num_rows == 100 and q.num_rows == 0
+    path.write_bytes(c.compress(data[:half]) + frame2[:-3])
+    docs, q = _read(path)
+    assert q.column(S.Q_REASON).to_pylist() == ["truncated_file"]
+
+
+def test_not_gzip_named_gz_is_unreadable(tmp_path):
+    path = tmp_path / "fake.jsonl.gz"
+    path.write_bytes(_lines([{"text": TEXT}]))
+    docs, q = _read(path)
+    assert docs.num_rows == 0 and q.column(S.Q_REASON).to_pylist() == ["unreadable_file"]
+    assert "not gzip" in q.column(S.Q_DETAIL)[0].as_py()
+    (tmp_path / "real.jsonl.gz").write_bytes(gzip.compress(_lines([{"text": TEXT}])))
+    docs, q = _read(tmp_path / "real.jsonl.gz")
+    assert docs.num_rows == 1 and q.num_rows == 0
+
+
+def test_utf8_bom_keeps_the_first_record(tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + _lines([{"id": "a", "text": TEXT}, {"id": "b", "text": TEXT}]))
+    docs, q = _read(path)
+    assert docs.column(S.ID).to_pylist() == ["a", "b"] and q.num_rows == 0
+
+
+def test_build_survives_bad_records(tmp_path):
+    """The reproduction of the issue: a surrogate in `id` used to end `curator build` with exit 1, every rerun."""
+    src = tmp_path / "r1"
+    src.mkdir()
+    (src / "s.jsonl").write_text('{"id":"x\\ud800y","text":"%s"}\n{"id":"good","text":"%s"}\n' % (TEXT, TEXT))
+    (src / "h.jsonl").write_bytes(b'{"text": "x", "n": ' + b"1" * 5000 + b"}\n")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"input:\n  paths: ['{src}']\nray:\n  executor: local\n")
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    r = subprocess.run(
+        [sys.executable, "-c", "from curator.cli import main; main()", "build", str(cfg), "--out", str(out), "--no-progress"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts_balanced"]
+    assert manifest["quarantine"]["reasons"] == {"bad_utf8": 1, "bad_json": 1}
+    ingest = next(s for s in manifest["stages"] if s["name"] == "ingest")
+    assert ingest["in"] == 3 and ingest["out"] == 1
