@@ -61,3 +61,25 @@ class TeacherResponseError(TeacherError):
     def __init__(self, message: str, raw: str = "") -> None:
         super().__init__(message)
         self.raw = raw
+
+
+class DocumentError(CuratorError):
+    """One document of a scoring request cannot be scored; the request, not the server, is at fault.
+
+    ``index`` is the document's position in its request.
+    """
+
+    def __init__(self, index: int, message: str) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+class BuildStopped(CuratorError):
+    """A build was stopped by a signal between units of work; everything committed so far is kept.
+
+    ``signum`` is the signal; the CLI exits with ``128 + signum`` (130 for SIGINT, 143 for SIGTERM).
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__("stopped; rerun the same command to resume")
+        self.signum = signum

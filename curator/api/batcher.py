@@ -10,6 +10,11 @@ tiny models).
 slot is free (``max_inflight`` per model), so an idle server answers a lone request at once and a busy
 one merges everything that arrived during the previous call, up to ``max_docs`` documents. An optional
 ``max_wait_s`` waits a little longer for company before dispatching.
+
+One client cannot fail another: when a merged model call fails, every request in it is scored again on
+its own, and a request that still fails alone is bisected to the first document the model refuses,
+which fails that request only (:class:`~curator.exceptions.DocumentError` with the document's index).
+A scorer that died fails only the requests that were in flight (the next call starts a new one).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from curator.exceptions import DocumentError
 
 log = logging.getLogger(__name__)
 _HEADER = struct.Struct("!Q")  # payload length of a message between the server and its scoring process
@@ -107,9 +114,14 @@ class ProcessScorer:
     whose feeder and result threads cost ~290 us of this process's CPU per call against ~50 us
     (measured with 32 x 2 KB texts) and contend with the event loop for the GIL.
 
+    A child that dies fails only the calls it had in flight and is replaced at once, without waiting
+    for the next request (``/readyz`` recovers by itself); a call that finds it dead starts one too.
+
     Args:
         specs: model name -> model directory or ``default`` (what :func:`classifiers.load_classifier` takes).
     """
+
+    RESPAWN_DELAY_S = 0.5  # between a child's death and its replacement (a child that dies at once must not spin)
 
     def __init__(self, specs: dict[str, str]) -> None:
         self._specs = dict(specs)
@@ -117,7 +129,10 @@ class ProcessScorer:
         self._writer: asyncio.StreamWriter | None = None
         self._pending: collections.deque[asyncio.Future] = collections.deque()
         self._reader_task: asyncio.Task | None = None
+        self._respawn_task: asyncio.Task | None = None
         self._dead = False
+        self._closing = False
+        self._spawn_lock = asyncio.Lock()
 
     async def _spawn(self) -> None:
         ctx = multiprocessing.get_context("spawn")
@@ -126,16 +141,17 @@ class ProcessScorer:
         proc.start()
         child.close()
         reader, writer = await asyncio.open_connection(sock=parent)
+        self._pending = collections.deque()  # each child answers its own calls only
         self._proc, self._writer, self._dead = proc, writer, False
-        self._reader_task = asyncio.get_running_loop().create_task(self._read_answers(reader), name="scorer-answers")
+        self._reader_task = asyncio.get_running_loop().create_task(self._read_answers(reader, self._pending), name="scorer-answers")
 
-    async def _read_answers(self, reader: asyncio.StreamReader) -> None:
+    async def _read_answers(self, reader: asyncio.StreamReader, pending: collections.deque) -> None:
         try:
             while True:
                 head = await reader.readexactly(_HEADER.size)
                 payload = await reader.readexactly(_HEADER.unpack(head)[0])
                 ok, value = pickle.loads(payload)
-                fut = self._pending.popleft()
+                fut = pending.popleft()
                 if fut.done():
                     continue
                 if ok:
@@ -145,11 +161,26 @@ class ProcessScorer:
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
             pass
         finally:
-            self._dead = True
-            while self._pending:  # the child died (or was closed): nobody must wait forever
-                fut = self._pending.popleft()
+            if pending is self._pending:  # not a child already replaced
+                self._dead = True
+                if not self._closing:
+                    log.error("scoring process died; starting a new one")
+                    self._respawn_task = asyncio.get_running_loop().create_task(self._respawn(), name="scorer-respawn")
+            while pending:  # the child died (or was closed): nobody must wait forever
+                fut = pending.popleft()
                 if not fut.done():
                     fut.set_exception(ChildProcessError("scoring process died"))
+
+    async def _respawn(self) -> None:
+        await asyncio.sleep(self.RESPAWN_DELAY_S)
+        await self._ensure_child()
+
+    async def _ensure_child(self) -> None:
+        """Replace a dead child (once, whoever notices first)."""
+        async with self._spawn_lock:
+            if (self._dead or not self._proc.is_alive()) and not self._closing:  # is_alive: the reader may not know yet
+                self._stop_child()
+                await self._spawn()
 
     async def start(self) -> None:
         """Spawn the child and wait until it has loaded every model (one warm-up call each)."""
@@ -160,10 +191,8 @@ class ProcessScorer:
     async def predict(self, name: str, texts: list[str]) -> np.ndarray:
         if self._writer is None:
             raise RuntimeError("scorer not started")
-        if self._dead:
-            log.error("scoring process died; starting a new one")
-            self._stop_child()
-            await self._spawn()
+        if self._dead or not self._proc.is_alive():
+            await self._ensure_child()
         fut = asyncio.get_running_loop().create_future()
         payload = pickle.dumps((name, texts), protocol=pickle.HIGHEST_PROTOCOL)
         self._pending.append(fut)
@@ -185,6 +214,9 @@ class ProcessScorer:
             proc.join(5)
 
     async def aclose(self) -> None:
+        self._closing = True
+        if self._respawn_task is not None:
+            self._respawn_task.cancel()
         self._stop_child()
         self._proc = None
 
@@ -290,17 +322,18 @@ class MicroBatcher:
             if self._on_batch is not None:
                 self._on_batch(len(texts))
             try:
-                scores = await self._predict(texts)
+                try:
+                    scores = await self._predict(texts)
+                except Exception as exc:  # noqa: BLE001 - find whose documents failed; the others are answered
+                    log.warning("a model call of %d documents (%d requests) failed: %s: %s", len(texts), len(live), type(exc).__name__, exc)
+                    for p in live:
+                        await self._alone(p, exc if len(live) == 1 else None)
+                    return
             except asyncio.CancelledError:  # stop(): nobody must wait forever
                 for p in live:
                     if not p.future.done():
                         p.future.set_exception(RuntimeError("server shutting down"))
                 raise
-            except Exception as exc:  # every waiting request gets the error
-                for p in live:
-                    if not p.future.done():
-                        p.future.set_exception(exc)
-                return
             start = 0
             for p in live:
                 end = start + len(p.texts)
@@ -309,3 +342,47 @@ class MicroBatcher:
                 start = end
         finally:
             self._slots.release()
+
+    async def _alone(self, p: _Pending, exc: Exception | None) -> None:
+        """Score one request by itself (``exc``: it already failed alone); on failure name its bad document."""
+        if p.future.done():
+            return
+        if exc is None:
+            try:
+                scores = await self._predict(list(p.texts))
+            except Exception as e:  # noqa: BLE001
+                exc = e
+            else:
+                p.future.set_result(scores)
+                return
+        if isinstance(exc, ChildProcessError):  # the scorer died: the server's fault, not a document's
+            p.future.set_exception(exc)
+            return
+        index = await self._first_bad(list(p.texts))
+        if index is None or p.future.done():
+            if not p.future.done():
+                p.future.set_exception(exc)
+            return
+        log.warning("document %d of a request cannot be scored: %s: %s", index, type(exc).__name__, exc)
+        p.future.set_exception(DocumentError(index, f"document {index} cannot be scored by the model ({type(exc).__name__})"))
+
+    async def _first_bad(self, texts: list[str]) -> int | None:
+        """Index of the first document the model refuses on its own, by bisection; None if none does."""
+        lo, hi = 0, len(texts)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            try:
+                await self._predict(texts[lo:mid])
+            except ChildProcessError:
+                return None
+            except Exception:  # noqa: BLE001 - a bad document is in the left half
+                hi = mid
+            else:
+                lo = mid
+        try:
+            await self._predict(texts[lo:hi])
+        except ChildProcessError:
+            return None
+        except Exception:  # noqa: BLE001
+            return lo
+        return None

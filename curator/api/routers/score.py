@@ -1,8 +1,15 @@
-"""`POST /v1/score`: educational-level scores for a batch of documents."""
+"""`POST /v1/score`: educational-level scores for a batch of documents.
+
+A document the model cannot take (text or id that is not valid UTF-8: JSON lets a lone surrogate
+through as ``\\ud800``) is refused with 422 ``invalid_document`` naming its index before any model
+call; one the model still refuses fails its own request only, with 422 ``unscorable_document``
+naming the index (the micro-batcher isolates it from the requests merged with it).
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 
 from fastapi import APIRouter, Depends, HTTPException, Response
 
@@ -11,14 +18,20 @@ from curator.api.metrics import ApiMetrics
 from curator.api.registry import ModelRegistry
 from curator.api.schemas import ErrorResponse, ScoreRequest, ScoreResponse
 from curator.api.settings import ApiSettings
+from curator.exceptions import DocumentError
 from classifiers.base import scores_to_int
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["score"], dependencies=[Depends(require_api_key)])
 
 _ERRORS = {
     401: {"model": ErrorResponse, "description": "The server has an API key and the request lacks it."},
     413: {"model": ErrorResponse, "description": "A limit was exceeded: body size, documents or characters."},
-    422: {"model": ErrorResponse, "description": "Invalid body or unknown model name."},
+    422: {
+        "model": ErrorResponse,
+        "description": "Invalid body, unknown model name, or a document the model cannot score (`invalid_document` / "
+        "`unscorable_document`, the message names its index).",
+    },
     503: {"model": ErrorResponse, "description": "Models not loaded yet or the scorer is down."},
 }
 
@@ -54,6 +67,12 @@ async def score(
                 "max_chars_per_doc",
                 max_chars,
             )
+    for i, d in enumerate(docs):
+        bad = _not_utf8(d.text, "text") or (d.id is not None and _not_utf8(d.id, "id"))
+        if bad:
+            raise HTTPException(
+                422, detail={"code": "invalid_document", "message": f"document {i}: {bad} holds unpaired surrogates (not valid UTF-8)"}
+            )
     if not registry.ready:
         raise HTTPException(503, detail={"code": "not_ready", "message": "models are still loading; retry shortly"})
     model = registry.get(body.model)
@@ -64,7 +83,10 @@ async def score(
         )
     try:
         scores = await model.batcher.submit(texts)
+    except DocumentError as exc:
+        raise HTTPException(422, detail={"code": "unscorable_document", "message": str(exc)}) from exc
     except Exception as exc:
+        log.error("scoring failed: %s: %s", type(exc).__name__, exc)
         raise HTTPException(503, detail={"code": "scoring_failed", "message": f"scoring failed ({type(exc).__name__}); retry"}) from exc
     metrics.documents.labels(model.name).inc(len(texts))
     threshold = settings.threshold
@@ -76,3 +98,12 @@ async def score(
     ]
     payload = {"model": model.name, "model_version": model.version, "threshold": threshold, "results": results}
     return Response(json.dumps(payload, separators=(",", ":")), media_type="application/json")
+
+
+def _not_utf8(value: str, name: str) -> str | None:
+    """``name`` if ``value`` cannot be encoded as UTF-8 (a lone surrogate), else None."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return name
+    return None

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from curator.api.batcher import MicroBatcher
+from curator.exceptions import DocumentError
 
 
 class _SlowModel:
@@ -88,8 +89,31 @@ def test_a_failing_call_fails_its_requests_only_and_the_batcher_goes_on():
         return res, after
 
     res, after = _run(main())
-    assert isinstance(res[0], ValueError) and res[1].tolist() == [2.0]
+    assert isinstance(res[0], DocumentError) and res[0].index == 0 and res[1].tolist() == [2.0]
     assert after.tolist() == [7.0]
+
+
+def test_a_bad_document_in_a_merged_call_fails_only_its_own_request_naming_its_index():
+    """Issue 28 item 2: innocent requests merged with a bad one used to get its error (503) too."""
+
+    async def main():
+        model = _SlowModel(fail_on="13")
+        b = MicroBatcher(model.predict, max_docs=1000, max_inflight=1)
+        b.start()
+        blocker = asyncio.ensure_future(b.submit(["0"]))  # occupies the slot so the next ones merge
+        await asyncio.sleep(0.005)
+        reqs = [["1", "2"], ["3", "4", "5", "13", "6"], ["7"], ["8", "9"]]
+        res = await asyncio.gather(*(b.submit(r) for r in reqs), return_exceptions=True)
+        await blocker
+        await b.stop()
+        return model, reqs, res
+
+    model, reqs, res = _run(main())
+    assert any(len(c) == 10 for c in model.calls)  # the four requests were merged into one call
+    assert isinstance(res[1], DocumentError) and res[1].index == 3 and "document 3" in str(res[1])
+    for r, out in zip(reqs, res):
+        if r is not reqs[1]:
+            assert out.tolist() == [float(t) for t in r]
 
 
 def test_cancelled_request_is_dropped_and_others_answered():
@@ -154,7 +178,11 @@ def test_process_scorer_answers_in_order_survives_its_child_and_reports_load_err
                     break
                 await asyncio.sleep(0.05)
             assert not scorer.alive()
-            again = await scorer.predict("m", texts[:5])  # a new child is started
+            for _ in range(200):  # issue 28 item 6: a new child is started without waiting for a request (/readyz)
+                if scorer.alive():
+                    break
+                await asyncio.sleep(0.05)
+            again = await scorer.predict("m", texts[:5])
             np.testing.assert_allclose(again, bare[:5], rtol=1e-6)
             assert scorer.alive()
         finally:
