@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import shutil
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -502,11 +503,15 @@ def fault_point(name: str) -> None:
 
     Points: ``<step>:start``, ``<step>:committed`` (output committed, state not yet recorded) and
     ``ingest:shard`` (after each shard, local executor). Unset in normal runs.
+    ``EDU_CURATOR_FAULT_PAUSE=<name>`` sleeps there instead (a test signals the build while it waits).
     """
     if os.environ.get("EDU_CURATOR_FAULT_KILL") == name:
         import signal
 
         os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get("EDU_CURATOR_FAULT_PAUSE") == name:
+        print(f"fault point {name}: paused", file=sys.stderr, flush=True)
+        time.sleep(120)
 
 
 def check_writable(out: Path) -> None:
@@ -527,12 +532,24 @@ def run_build(config: BuildConfig, out: str | Path, overwrite: bool = False, pro
 
     Raises:
         ConfigError: ``out`` holds a build with another config and ``overwrite`` is false.
-        InputError / OutputError / ClusterError / ModelError: with a message saying what to do.
+        OutputError: another live build holds ``out`` (its pid is named), or the disk is full.
+        BuildStopped: SIGTERM/SIGINT arrived; what was committed is kept and a rerun resumes.
+        InputError / ClusterError / ModelError: with a message saying what to do.
     """
-    from pipelines.runtime import init_ray
+    from pipelines.guards import output_lock, plain_errors, stop_on_signals
 
     out = Path(out).resolve()
     check_writable(out)
+    with stop_on_signals(), output_lock(out), plain_errors(out, config.input.paths):
+        return _run_build(config, out, overwrite, progress, log)
+
+
+def _run_build(config: BuildConfig, out: Path, overwrite: bool, progress: bool, log: Log) -> dict:
+    """:func:`run_build` under the output lock."""
+    from pipelines.guards import install_signal_handlers, remove_stale_temp_dirs
+    from pipelines.runtime import init_ray
+
+    remove_stale_temp_dirs(out)  # a killed build's uncommitted step output (safe: we hold the lock)
     chash = config_hash(config)
     state = BuildState(out, chash, overwrite=overwrite)
     manifest_path = out / "manifest.json"
@@ -546,6 +563,7 @@ def run_build(config: BuildConfig, out: str | Path, overwrite: bool = False, pro
     _warm_kernels(log)
     if config.ray.executor == "ray":
         init_ray(config.ray, progress=progress)
+        install_signal_handlers()  # ray.init installs its own SIGTERM handler
     ctx = BuildContext(config=config, out=out, state=state, chash=chash, progress=progress, log=log)
     started = time.time()
     for step in steps:
@@ -623,7 +641,7 @@ def build_manifest(ctx: BuildContext, steps: list[Step], seconds: float) -> dict
         files = [file_info(f, out) for f in parquet_files(out / name)]
         outputs[name] = {"rows": sum(f["rows"] for f in files), "files": files}
     rejected = {}
-    for d in sorted((out / "rejected").glob("*")) if (out / "rejected").exists() else []:
+    for d in sorted((out / "rejected").glob("[!._]*")) if (out / "rejected").exists() else []:  # not temp dirs
         files = [file_info(f, out) for f in parquet_files(d)]
         rejected[d.name] = {"rows": sum(f["rows"] for f in files), "files": files}
     outputs["rejected"] = rejected

@@ -36,6 +36,8 @@ class BuildState:
             import shutil
 
             for child in self.out.iterdir():
+                if child.name == ".lock":  # held by this build (pipelines.guards.output_lock): deleting it would let another in
+                    continue
                 if child.is_dir():
                     shutil.rmtree(child)
                 else:

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from curator.cli import app
-from curator.exceptions import CuratorError
+from curator.exceptions import BuildStopped, CuratorError
 
 console = Console(stderr=True)
 
@@ -46,6 +46,9 @@ def build(
         from pipelines.build import run_build
 
         manifest = run_build(cfg, out, overwrite=overwrite, progress=not no_progress, log=lambda m: console.print(m, highlight=False, markup=False))
+    except BuildStopped as exc:  # SIGTERM/SIGINT: committed work is kept
+        console.print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(code=128 + exc.signum) from None
     except CuratorError as exc:
         console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
         raise typer.Exit(code=2) from None
