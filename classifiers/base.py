@@ -94,8 +94,14 @@ def sha256_file(path: str | Path) -> str:
 
 
 def scores_to_int(scores: np.ndarray) -> np.ndarray:
-    """Round float scores to integer levels 0..5 (int8)."""
-    return np.clip(np.rint(scores), MIN_SCORE, MAX_SCORE).astype(np.int8)
+    """Integer levels 0..5 (int8) of float scores: half rounds up (2.5 is level 3), then clipped.
+
+    FineWeb-Edu's convention: ``int_score = round(score)``, so "level >= 3" is ``score >= 2.5``. Half
+    rounds up (not to even) so that a calibrated score exactly at a knot (``k - 0.5``, see
+    :mod:`classifiers.calibration`) is level ``k``.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    return np.clip(np.floor(s + 0.5), MIN_SCORE, MAX_SCORE).astype(np.int8)
 
 
 class EduClassifier(ABC):
