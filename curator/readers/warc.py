@@ -72,7 +72,7 @@ def read_warc(path: str, batcher: RecordBatcher, extract: ExtractSettings | dict
             _add_response(record, n, batcher, settings, extractor)
             yield from batcher.drain()
     except Exception as exc:  # OSError from fastwarc: truncated gzip, unreadable file
-        reason = UNREADABLE_FILE if n == 0 and isinstance(exc, PermissionError) else TRUNCATED_FILE
+        reason = UNREADABLE_FILE if n == 0 and not _openable(path) else TRUNCATED_FILE
         batcher.quarantine(f"after record {n}", reason, f"{type(exc).__name__}: {exc}")
     else:
         _check_intact(path, n, batcher)
@@ -142,7 +142,7 @@ def read_wet(path: str, batcher: RecordBatcher) -> Iterator[tuple[pa.Table, pa.T
             batcher.add_text(text, record_id, location, url=_strip_id(headers.get("WARC-Target-URI")), raw=payload, extra=extra)
             yield from batcher.drain()
     except Exception as exc:  # OSError from fastwarc: truncated gzip, unreadable file
-        reason = UNREADABLE_FILE if n == 0 and isinstance(exc, PermissionError) else TRUNCATED_FILE
+        reason = UNREADABLE_FILE if n == 0 and not _openable(path) else TRUNCATED_FILE
         batcher.quarantine(f"after record {n}", reason, f"{type(exc).__name__}: {exc}")
     else:
         _check_intact(path, n, batcher)
@@ -173,6 +173,15 @@ def gzip_damage(path: str, chunk: int = 1 << 20) -> str | None:
         except zlib.error as exc:
             return f"corrupt gzip data: {exc}"
     return "the file ends inside a gzip member (truncated download?)" if in_member else None
+
+
+def _openable(path: str) -> bool:
+    """False for a file that cannot be opened at all (permissions, a dangling or looping symlink)."""
+    try:
+        open(path, "rb").close()
+    except OSError:
+        return False
+    return True
 
 
 def _check_intact(path: str, n: int, batcher: RecordBatcher) -> None:

@@ -140,3 +140,26 @@ def test_build_survives_bad_records(tmp_path):
     assert manifest["quarantine"]["reasons"] == {"bad_utf8": 1, "bad_json": 1}
     ingest = next(s for s in manifest["stages"] if s["name"] == "ingest")
     assert ingest["in"] == 3 and ingest["out"] == 1
+
+
+def test_discovery_follows_symlinked_dirs_quarantines_broken_links_and_survives_loops(tmp_path):
+    """Issue 28 item 8: symlinked subdirectories were skipped, broken links skipped silently, `**` with `.` links hung."""
+    d, real = tmp_path / "d", tmp_path / "real"
+    (d / "sub").mkdir(parents=True)
+    real.mkdir()
+    for path in (d / "x.jsonl", d / "sub" / "z.jsonl", real / "y.jsonl"):
+        path.write_bytes(_lines([{"text": TEXT}]))
+    (d / "linked").symlink_to(real)
+    (d / "a").symlink_to(".")
+    (d / "b").symlink_to(".")
+    (d / "dangling.jsonl").symlink_to(tmp_path / "nowhere.jsonl")
+    (d / "loop1.jsonl").symlink_to("loop2.jsonl")
+    (d / "loop2.jsonl").symlink_to("loop1.jsonl")
+    expected = {"x.jsonl", "z.jsonl", "y.jsonl", "dangling.jsonl", "loop1.jsonl", "loop2.jsonl"}
+    for pattern in (str(d), f"{d}/**/*.jsonl", f"{d}/**"):
+        shards = expand_inputs([pattern])
+        assert sorted(s.path.rsplit("/", 1)[1] for s in shards) == sorted(expected), pattern
+    for shard in expand_inputs([str(d)]):
+        qs = [q for _, q in read_shard(shard, InputSettings())]
+        reasons = pa.concat_tables(qs).column(S.Q_REASON).to_pylist() if qs else []
+        assert reasons == (["unreadable_file"] if "loop" in shard.path or "dangling" in shard.path else []), shard.path
