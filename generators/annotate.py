@@ -5,6 +5,11 @@ The output (``text``, ``score`` int 0-5, ``justification``, ``prompt_hash``, ``t
 directly. Failed prompts are not written (they are recorded in the cache's failure table, and a
 rerun of the same command asks the teacher only for them). :func:`agreement_report` compares the
 teacher's labels with a classifier's scores (Spearman, F1 at 3, confusion matrix).
+
+The answer is constrained by a regex (:func:`generators.prompts.edu_score_regex`, sized to
+``max_tokens``), not by the JSON schema: any model, a random-weight one included, answers with a
+valid score whatever the server's structured-output settings. A document whose prompt overflows the
+teacher's context is asked again cut to half its length (up to :data:`MAX_SHORTEN` times).
 """
 
 from __future__ import annotations
@@ -35,6 +40,18 @@ ANNOTATION_SCHEMA = pa.schema(
         pa.field(TEMPLATE_ID, pa.string()),
     ]
 )
+
+
+MAX_SHORTEN = 4  # times a document that overflows the teacher's context is halved
+MIN_DOC_CHARS = 200
+_OVERFLOW_HINTS = ("context length", "model length", "too long")
+
+
+def _context_overflow(error: str | None) -> bool:
+    """Whether a failure is a prompt longer than the teacher's context (vLLM: "This model's maximum
+    context length is N tokens..."; engine: "...longer than the maximum model length")."""
+    e = (error or "").lower()
+    return not e.startswith("invalid") and any(h in e for h in _OVERFLOW_HINTS)
 
 
 def read_documents(paths: list[str], fmt: str = "auto", input_settings=None) -> pa.Table:
@@ -76,13 +93,35 @@ def annotate_table(
     """
     template = get_template(template_id)
     sampling = sampling or SamplingParams(temperature=0.0, max_tokens=256)
+    regex = template.answer_regex(sampling.max_tokens)
     ids = docs.column(ID).to_pylist()
     texts = docs.column(TEXT).to_pylist()
-    requests = [
-        TeacherRequest(messages=template.render(text=t[:max_doc_chars]), sampling=sampling, output_model=template.output_model)
-        for t in texts
-    ]
-    results, stats = generate_cached(client, requests, cache)
+
+    def request(text: str, chars: int) -> TeacherRequest:
+        return TeacherRequest(messages=template.render(text=text[:chars]), sampling=sampling,
+                              output_model=template.output_model, regex=regex)
+
+    results, stats = generate_cached(client, [request(t, max_doc_chars) for t in texts], cache)
+    # a prompt longer than the teacher's context (a tokenizer that takes few characters per token,
+    # a small max_model_len) is asked again with the document cut to half, then a quarter...
+    chars = [max_doc_chars] * len(texts)
+    shortened: set[int] = set()
+    for _ in range(MAX_SHORTEN):
+        todo = [i for i, r in enumerate(results)
+                if not r.ok and _context_overflow(r.error) and chars[i] > MIN_DOC_CHARS]
+        if not todo:
+            break
+        for i in todo:
+            chars[i] = max(MIN_DOC_CHARS, min(chars[i], len(texts[i])) // 2)
+            shortened.add(i)
+        again, st = generate_cached(client, [request(texts[i], chars[i]) for i in todo], cache)
+        stats["cached"] += st["cached"]
+        for i, res in zip(todo, again):
+            results[i] = res
+    if shortened:
+        stats["generated"] = sum(1 for r in results if r.ok and not r.cached)
+        stats["failed"] = sum(1 for r in results if not r.ok)
+    stats["shortened"] = len(shortened)
     rows = {f.name: [] for f in ANNOTATION_SCHEMA}
     errors = []
     for doc_id, text, res in zip(ids, texts, results):

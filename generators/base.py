@@ -41,10 +41,15 @@ def schema_of(model: type[BaseModel] | None) -> dict | None:
     return None if model is None else model.model_json_schema()
 
 
-def compute_prompt_hash(messages: list[dict], model: str, sampling: SamplingParams, schema: dict | None) -> str:
-    """sha256 over everything that determines an answer: messages, model, sampling, schema."""
+def compute_prompt_hash(messages: list[dict], model: str, sampling: SamplingParams, schema: dict | None,
+                        regex: str | None = None) -> str:
+    """sha256 over everything that determines an answer: messages, model, sampling, schema (and the
+    answer regex, when the request has one: requests without one keep their hashes)."""
+    key: dict[str, Any] = {"messages": messages, "model": model, "sampling": sampling.model_dump(), "schema": schema}
+    if regex is not None:
+        key["regex"] = regex
     blob = json.dumps(
-        {"messages": messages, "model": model, "sampling": sampling.model_dump(), "schema": schema},
+        key,
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
@@ -61,6 +66,11 @@ class TeacherRequest:
         sampling: sampling parameters.
         output_model: pydantic model the answer must validate against (JSON); ``None`` = free text.
         min_chars: a free-text answer shorter than this (after stripping) is invalid.
+        regex: the structured-output constraint to send instead of ``output_model``'s JSON schema
+            (the answer is still validated against ``output_model``). A regex leaves the model no
+            free whitespace whatever the server's structured-output settings: a JSON schema, under
+            vLLM's default ``xgrammar`` backend (``any_whitespace``), lets a weak or random-weight
+            model fill ``max_tokens`` with spaces and newlines before the first key.
         meta: caller's bookkeeping (seed id, template id...), not sent and not hashed.
     """
 
@@ -69,9 +79,18 @@ class TeacherRequest:
     output_model: type[BaseModel] | None = None
     min_chars: int = 1
     meta: dict = field(default_factory=dict)
+    regex: str | None = None
 
     def prompt_hash(self, model: str) -> str:
-        return compute_prompt_hash(self.messages, model, self.sampling, schema_of(self.output_model))
+        return compute_prompt_hash(self.messages, model, self.sampling, schema_of(self.output_model), self.regex)
+
+    def structured_outputs(self) -> dict | None:
+        """vLLM's ``structured_outputs`` for this request: ``{"regex": ...}``, ``{"json": schema}``
+        or ``None`` (free text)."""
+        if self.regex is not None:
+            return {"regex": self.regex}
+        schema = schema_of(self.output_model)
+        return None if schema is None else {"json": schema}
 
 
 @dataclass

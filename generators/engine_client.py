@@ -217,8 +217,8 @@ class VllmEngineTeacherClient(_EngineBase):
 
         params = []
         for r in requests:
-            schema = schema_of(r.output_model)
-            so = StructuredOutputsParams(json=schema) if schema is not None else None
+            spec = r.structured_outputs()
+            so = StructuredOutputsParams(**spec) if spec is not None else None
             params.append(SamplingParams(**_sampling_dict(r), structured_outputs=so))
         outs = self.llm.chat([r.messages for r in requests], params, use_tqdm=False)
         return [(o.outputs[0].text, o.outputs[0].finish_reason, len(o.outputs[0].token_ids), "", 1) for o in outs]
@@ -363,7 +363,9 @@ class RayEngineTeacherClient(_EngineBase):
             sp = _sampling_dict(r)
             if not all_seeded:
                 sp.pop("seed", None)
-            if schema_json is not None:
+            if r.regex is not None:
+                sp["structured_outputs"] = {"regex": r.regex}
+            elif schema_json is not None:
                 sp["structured_outputs"] = {"json": schema_json}
             rows.append({DATA_COLUMN: {"idx": i, MESSAGES_KEY: json.dumps(r.messages, ensure_ascii=False), "sampling_params": sp,
                                        CHECK_KEY: check}})

@@ -34,6 +34,32 @@ class EduScore(BaseModel):
 
 OUTPUT_SCHEMAS: dict[str, type[BaseModel]] = {"edu_score": EduScore}
 
+# A justification character in the answer regex: printable ASCII but '"' and '\\' (no escapes to
+# get wrong; at most one token per character, so the answer's length in tokens is bounded).
+_JUSTIFICATION_CHAR = r'[ !#-\[\]-~]'
+# Characters of an EduScore answer around the justification: '{"score": N, "justification": "' + '"}'.
+EDU_SCORE_OVERHEAD_CHARS = 34
+EDU_SCORE_MAX_JUSTIFICATION = 200
+
+
+def edu_score_regex(max_tokens: int) -> str:
+    """Regex of an :class:`EduScore` answer that fits in ``max_tokens`` tokens, e.g.
+    ``{"score": 3, "justification": "clear, on topic"}`` (one optional space after ``:`` and ``,``).
+
+    Sent as the structured-output constraint (vLLM ``structured_outputs.regex``): unlike a JSON
+    schema it leaves no free whitespace, whatever the server's ``--structured-outputs-config``, so even
+    a random-weight model answers with a valid score. The justification is capped at
+    ``max_tokens - EDU_SCORE_OVERHEAD_CHARS`` characters (at most
+    :data:`EDU_SCORE_MAX_JUSTIFICATION`; every other character is at most one token, with any
+    tokenizer that has single-byte tokens), so the answer closes within the budget.
+    """
+    n = max(1, min(EDU_SCORE_MAX_JUSTIFICATION, max_tokens - EDU_SCORE_OVERHEAD_CHARS))
+    return r'\{"score": ?[0-5], ?"justification": ?"' + _JUSTIFICATION_CHAR + "{1," + str(n) + r'}"\}'
+
+
+# Output schemas with an answer regex (see :meth:`Template.answer_regex`).
+OUTPUT_REGEXES = {"edu_score": edu_score_regex}
+
 
 @dataclass(frozen=True)
 class Template:
@@ -56,6 +82,12 @@ class Template:
     @property
     def output_model(self) -> type[BaseModel] | None:
         return None if self.output_schema is None else OUTPUT_SCHEMAS[self.output_schema]
+
+    def answer_regex(self, max_tokens: int) -> str | None:
+        """The structured-output regex of this template's answers within ``max_tokens`` (``None``:
+        the output schema, if any, is sent as a JSON schema)."""
+        build = OUTPUT_REGEXES.get(self.output_schema or "")
+        return None if build is None else build(max_tokens)
 
     def placeholders(self) -> set[str]:
         return {f for _, f, _, _ in string.Formatter().parse(self.user) if f}

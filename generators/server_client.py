@@ -16,8 +16,9 @@ machine is CPU taken from the server; see ``benchmarks/bench_synthesis.py``.) Tr
 jitter up to ``max_retries`` times; answers that fail validation against the request's pydantic
 model are retried up to ``max_invalid_retries`` times. After that the request comes back as a
 failed :class:`~generators.base.TeacherResult` carrying the raw text: the client never raises for a
-single prompt. Structured output is asked for with vLLM's ``structured_outputs`` body field (or an
-OpenAI ``response_format`` JSON schema); the removed ``guided_*`` fields are never used.
+single prompt. Structured output is asked for with vLLM's ``structured_outputs`` body field (the
+request's regex if it has one, else its JSON schema) or an OpenAI ``response_format`` JSON schema; the
+removed ``guided_*`` fields are never used.
 
 :meth:`ServerTeacherClient.check` (run on construction; a plain ``httpx`` GET) raises
 :class:`TeacherError` with the command to start a server when nothing answers at ``base_url``.
@@ -275,12 +276,12 @@ class ServerTeacherClient(TeacherClient):
                 await asyncio.gather(*tasks, return_exceptions=True)
 
     def _batches(self, requests: list[TeacherRequest], size: int) -> Iterator[list[tuple[int, TeacherRequest]]]:
-        """Consecutive requests that share everything but their messages (sampling, schema), up
+        """Consecutive requests that share everything but their messages (sampling, schema, regex), up
         to ``size`` at a time, as ``(index, request)`` lists."""
         batch: list[tuple[int, TeacherRequest]] = []
         key = None
         for i, req in enumerate(requests):
-            k = (req.sampling, req.output_model)
+            k = (req.sampling, req.output_model, req.regex)
             if batch and (k != key or len(batch) == size):
                 yield batch
                 batch = []
@@ -301,11 +302,13 @@ class ServerTeacherClient(TeacherClient):
         if req.sampling.seed is not None:
             body["seed"] = req.sampling.seed
         schema = schema_of(req.output_model)
-        if schema is not None:
-            if self.structured == "response_format":
+        if self.structured == "response_format":  # OpenAI's API has no regex: the JSON schema, if any
+            if schema is not None:
                 body["response_format"] = {"type": "json_schema", "json_schema": {"name": req.output_model.__name__, "schema": schema}}
-            else:
-                body["structured_outputs"] = {"json": schema}
+        else:
+            so = req.structured_outputs()
+            if so is not None:
+                body["structured_outputs"] = so
         return body
 
     async def _post(self, session: aiohttp.ClientSession, body: dict, path: str = "/chat/completions", n: int = 1) -> tuple[dict | None, str | None, str]:
