@@ -19,11 +19,11 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from curator.api.deps import get_metrics, require_api_key
-from curator.api.limits import BodySizeLimitMiddleware
+from curator.api.limits import BodySizeLimitMiddleware, ScoreGuardMiddleware
 from curator.api.metrics import ApiMetrics, MetricsMiddleware
 from curator.api.registry import ModelRegistry
 from curator.api.routers import health, models, score
-from curator.api.schemas import error_body
+from curator.api.schemas import ErrorResponse, error_body
 from curator.api.settings import ApiSettings
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,14 @@ def _document_limits(app: FastAPI, settings: ApiSettings) -> None:
             text = schemas.get("Document", {}).get("properties", {}).get("text")
             if text is not None:
                 text["maxLength"] = settings.max_chars_per_doc
+            if settings.api_key is None:  # no key: no operation needs the bearer scheme
+                spec.get("components", {}).pop("securitySchemes", None)
+                for path in spec.get("paths", {}).values():
+                    for op in path.values():
+                        if isinstance(op, dict):
+                            op.pop("security", None)
+                            if "401" in op.get("responses", {}):
+                                del op["responses"]["401"]
             app.openapi_schema = spec
         return app.openapi_schema
 
@@ -156,7 +164,7 @@ def create_app(settings: ApiSettings | None = None, loader: Callable[[str], Any]
     app.include_router(health.router)
 
     @app.get("/metrics", tags=["metrics"], summary="Prometheus metrics", dependencies=[Depends(require_api_key)],
-             response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+             response_class=Response, responses={200: {"content": {"text/plain": {}}}, 401: {"model": ErrorResponse, "description": "The server has an API key and the request lacks it."}})
     async def prometheus_metrics(m: ApiMetrics = Depends(get_metrics)) -> Response:
         data, content_type = m.render()
         return Response(data, media_type=content_type)
@@ -171,7 +179,9 @@ def create_app(settings: ApiSettings | None = None, loader: Callable[[str], Any]
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, on_error=lambda c: metrics.errors.labels(c).inc())
+    count_error = lambda c: metrics.errors.labels(c).inc()  # noqa: E731
+    app.add_middleware(ScoreGuardMiddleware, api_key=app.state.api_key, max_docs=settings.max_docs_per_request, on_error=count_error)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, on_error=count_error)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 

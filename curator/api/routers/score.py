@@ -25,8 +25,10 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["score"], dependencies=[Depends(require_api_key)])
 
 _ERRORS = {
+    400: {"model": ErrorResponse, "description": "The body could not be read as JSON."},
     401: {"model": ErrorResponse, "description": "The server has an API key and the request lacks it."},
     413: {"model": ErrorResponse, "description": "A limit was exceeded: body size, documents or characters."},
+    415: {"model": ErrorResponse, "description": "The body's Content-Type is not JSON."},
     422: {
         "model": ErrorResponse,
         "description": "Invalid body, unknown model name, or a document the model cannot score (`invalid_document` / "

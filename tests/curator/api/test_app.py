@@ -208,9 +208,13 @@ def test_openapi_documents_typed_models_examples_and_errors(make_client):
     spec = make_client().get("/openapi.json").json()
     op = spec["paths"]["/v1/score"]["post"]
     assert op["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/ScoreRequest")
-    assert {"200", "401", "413", "422"} <= set(op["responses"])
+    assert {"200", "400", "413", "415", "422"} <= set(op["responses"])
     assert spec["components"]["schemas"]["ScoreRequest"]["examples"]
-    assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    # issue 28 item 11: no key, no bearer scheme and no 401; with a key both, /metrics included
+    assert "securitySchemes" not in spec["components"] and "401" not in op["responses"] and "security" not in op
+    keyed = make_client(api_key="k-123").get("/openapi.json").json()
+    assert "HTTPBearer" in keyed["components"]["securitySchemes"]
+    assert "401" in keyed["paths"]["/v1/score"]["post"]["responses"] and "401" in keyed["paths"]["/metrics"]["get"]["responses"]
 
 
 def test_result_fields_are_the_schema_column_names():
