@@ -48,30 +48,49 @@ def eval_classifier_cmd(
     model: str = typer.Option("default", "--model", help="Model directory or `default`."),
     annotations: Path = typer.Option(..., "--annotations", help="JSONL (.gz) or Parquet annotations with a text and a 0-5 label field."),
     text_field: str = typer.Option("text", "--text-field"),
-    label_field: str = typer.Option("score", "--label-field"),
+    label_field: str = typer.Option("score", "--label-field", help="The (teacher's) 0-5 label the model is judged against."),
+    reference_label_field: Optional[str] = typer.Option(
+        None,
+        "--reference-label-field",
+        help="A second 0-5 label field (e.g. human labels beside the teacher's): adds the teacher's own agreement with it "
+        "(the ceiling) and the model's and length baseline's metrics against it.",
+    ),
     out: Optional[Path] = typer.Option(None, "--out", help="Where to write metrics.json and the PNG plots (default: next to the annotations file)."),
 ) -> None:
-    """Evaluate a classifier on annotations: prints the metrics JSON, writes metrics.json and plots."""
+    """Evaluate a classifier on labelled documents beside the length baseline: a summary table on stderr,
+    the metrics JSON on stdout, metrics.json and plots (confusion, score distribution, calibration, ROC) in --out."""
     import sys
 
     from classifiers import load_classifier
-    from classifiers.evaluation import evaluate_classifier
-    from classifiers.training import load_annotations
+    from classifiers.evaluation import evaluate_classifier, format_summary, load_labelled
 
     try:
         clf = load_classifier(model)
-        ann = load_annotations(annotations, text_field, label_field)
+        docs = load_labelled(annotations, text_field, label_field, reference_label_field)
     except (CuratorError, FileNotFoundError) as exc:
         _fail(exc)
-    if ann.n_rejected:
-        print(f"rejected {ann.n_rejected} rows: " + ", ".join(f"{k}={v}" for k, v in sorted(ann.rejected.items())), file=sys.stderr)
-    if not ann.texts:
+    if docs.n_rejected:
+        print(f"rejected {docs.n_rejected} rows: " + ", ".join(f"{k}={v}" for k, v in sorted(docs.rejected.items())), file=sys.stderr)
+    if not docs.texts:
         _fail(ValueError(f"{annotations}: no usable rows (text field {text_field!r}, label field {label_field!r})"))
+    if reference_label_field and docs.reference_missing:
+        n_missing = sum(docs.reference_missing.values())
+        print(
+            f"{n_missing} rows without a usable {reference_label_field!r} label (left out of the reference comparison): "
+            + ", ".join(f"{k}={v}" for k, v in sorted(docs.reference_missing.items())),
+            file=sys.stderr,
+        )
     out_dir = out or annotations.parent / f"{annotations.name.split('.')[0]}-eval"
-    metrics = evaluate_classifier(clf, ann.texts, ann.labels, out_dir)
-    metrics["rejected"] = dict(ann.rejected)
-    metrics["report_dir"] = str(out_dir)
-    typer.echo(json.dumps(metrics))
+    report = evaluate_classifier(clf, docs.texts, docs.labels, out_dir, reference=docs.reference)
+    report["label_field"] = label_field
+    if reference_label_field:
+        report["reference"]["label_field"] = reference_label_field
+        report["reference"]["missing"] = dict(docs.reference_missing)
+    report["rejected"] = dict(docs.rejected)
+    report["report_dir"] = str(out_dir)
+    (Path(out_dir) / "metrics.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(format_summary(report), file=sys.stderr)
+    typer.echo(json.dumps(report))
 
 
 @app.command("score")

@@ -108,7 +108,7 @@ def test_cli_score_train_and_eval(ray_local, tmp_path, heldout, annotation_facto
     r = runner.invoke(app, ["eval-classifier", "--model", str(tmp_path / "m"), "--annotations", str(ann), "--text-field", "body", "--label-field", "edu"])
     assert r.exit_code == 0, r.output
     metrics = json.loads(r.stdout.strip().splitlines()[-1])
-    assert metrics["f1"] > 0.9 and (tmp_path / "ann-eval" / "confusion_matrix.png").is_file()
+    assert metrics["model"]["f1"] > 0.9 and (tmp_path / "ann-eval" / "confusion_matrix.png").is_file()
     jsonl, _ = _write_inputs(tmp_path, heldout[0][:10])
     r = runner.invoke(app, ["score", str(jsonl), "--out", str(tmp_path / "scored"), "--model", str(tmp_path / "m"), "--actors", "1"])
     assert r.exit_code == 0, r.output
