@@ -182,6 +182,7 @@ def test_process_scorer_answers_in_order_survives_its_child_and_reports_load_err
                 if scorer.alive():
                     break
                 await asyncio.sleep(0.05)
+            assert scorer.alive()
             again = await scorer.predict("m", texts[:5])
             np.testing.assert_allclose(again, bare[:5], rtol=1e-6)
             assert scorer.alive()
