@@ -1,11 +1,23 @@
-"""The built-in demo corpus: a small, reproducible mix of good and bad web-like documents.
+"""The built-in demo corpus: a small real web sample shipped with the package, plus a few planted documents.
 
-Nothing is downloaded. Educational passages come from the Python reference manual topics
-that ship with every CPython (``pydoc_data.topics``), unwrapped into paragraphs; spam and
-boilerplate are generated from templates; then exact and near duplicates of educational
-passages, a benchmark-contaminated passage, and malformed lines (bad JSON, bad UTF-8,
-empty and oversized documents) are mixed in, so every stage of a build has work to do.
-Each row carries a ``kind`` field saying what it was made as (the build ignores it).
+Real (``curator/demo_data/web_sample.jsonl.gz``, see the README there): 491 web documents, unchanged --
+454 raw Common Crawl documents (English, about 150 in other languages, real exact duplicates) and 37 pages
+from two small WARC crawls, all Apache-2.0 test data of allenai/dolma. The demo's edu_score histogram is
+therefore the default classifier on real web text, not on templates.
+
+Planted at run time (:func:`demo_documents`), so every step of a build has something to find:
+
+* ``near_duplicate``: mirror copies of real English documents (header and footer lines added, about 1% of
+  the words replaced) beside their originals (fuzzy dedup);
+* ``contaminated``: one real English document with a GSM8K item appended (decontamination; the item is in
+  the three-item benchmark :func:`write_demo_benchmark` writes);
+* malformed lines in the first shard: bad JSON, bad UTF-8, empty text, an oversized document, no text field
+  (quarantine).
+
+Each row carries a ``kind`` field (``web``, ``near_duplicate``, ``contaminated``) and an ``origin`` field;
+the build ignores both. :func:`synthetic_corpus` is the fully synthetic corpus the demo used before
+(Python reference-manual prose, spam and boilerplate templates): tests that need documents labelled by
+kind still use it.
 """
 
 from __future__ import annotations
@@ -95,8 +107,13 @@ def _near_duplicate(text: str, rng: random.Random, edit_frac: float = 0.05) -> s
     return " ".join(words)
 
 
-def generate_demo_corpus(seed: int = 0, n_spam: int = 120, n_boilerplate: int = 80, n_short: int = 30, n_exact: int = 25, n_near: int = 25) -> list[dict]:
-    """The demo documents as dicts with ``id``, ``text``, ``url`` and ``kind``."""
+def synthetic_corpus(seed: int = 0, n_spam: int = 120, n_boilerplate: int = 80, n_short: int = 30, n_exact: int = 25, n_near: int = 25) -> list[dict]:
+    """The former, fully synthetic demo corpus as dicts with ``id``, ``text``, ``url`` and ``kind``.
+
+    Kinds: ``educational`` (reference-manual prose), ``spam``, ``boilerplate``, ``short``, ``exact_duplicate``,
+    ``near_duplicate``, ``contaminated``. Not the demo any more (see :func:`demo_documents`); kept for tests
+    and benchmarks that need documents labelled by what they were made as.
+    """
     rng = random.Random(seed)
     rows: list[dict] = []
     edu = educational_passages()
@@ -118,13 +135,68 @@ def generate_demo_corpus(seed: int = 0, n_spam: int = 120, n_boilerplate: int = 
     return rows
 
 
+# Before issue 25 the demo was the synthetic corpus; the old name stays for callers that want labelled kinds.
+generate_demo_corpus = synthetic_corpus
+
+
+def web_sample() -> list[dict]:
+    """The shipped real web sample (``curator/demo_data/web_sample.jsonl.gz``) as dicts, in file order."""
+    import gzip
+
+    from curator.demo_data import SAMPLE
+
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def _englishlike(text: str, min_words: int, max_words: int) -> bool:
+    n = len(text.split())
+    letters = [c for c in text if c.isalpha()]
+    return min_words <= n <= max_words and bool(letters) and sum(c.isascii() for c in letters) / len(letters) > 0.99
+
+
+def demo_documents(seed: int = 0, n_near: int = 15) -> list[dict]:
+    """The demo documents: the real web sample, ``n_near`` planted near-duplicates and one contaminated document.
+
+    Planted documents are made from real English-looking documents (150-3,000 words, ASCII letters): the
+    near-duplicates are new rows (``near-NNNN``, a mirror URL) beside their originals, as a mirror site
+    copies a page: a header line, about 1% of the words replaced, a "Copied from" footer; the contaminated
+    one replaces its original (same id) with the GSM8K item appended. Order is shuffled with ``seed``.
+    """
+    rng = random.Random(seed)
+    rows = [{**r, "kind": "web"} for r in web_sample()]
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["text"]] = counts.get(r["text"], 0) + 1
+    candidates = [i for i, r in enumerate(rows) if counts[r["text"]] == 1 and _englishlike(r["text"], 150, 3000)]
+    picked = rng.sample(candidates, k=min(n_near + 1, len(candidates)))
+    contaminated, near = picked[0], picked[1:]
+    r = rows[contaminated]
+    text = r["text"].rstrip() + "\n\n" + CONTAMINATED
+    rows[contaminated] = {**r, "text": text, "origin": r["origin"] + "+planted:gsm8k", "kind": "contaminated"}
+    for j, i in enumerate(near):
+        src = rows[i]
+        copy = _near_duplicate(src["text"], rng, edit_frac=0.01)
+        rows.append(
+            {
+                "id": f"near-{j:04d}",
+                "text": f"Mirror {j} | Home | Archive\n\n{copy}\n\nCopied from {src['url']}",
+                "url": f"https://mirror.example.net/{j}",
+                "origin": f"planted:near_duplicate_of:{src['id']}",
+                "kind": "near_duplicate",
+            }
+        )
+    rng.shuffle(rows)
+    return rows
+
+
 def write_demo_input(directory: str | Path, seed: int = 0, shards: int = 2) -> list[Path]:
-    """Write the demo corpus as JSONL shards (one gzipped) plus malformed lines; return the paths."""
+    """Write the demo documents as JSONL shards (one gzipped) plus malformed lines; return the paths."""
     import gzip
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    rows = generate_demo_corpus(seed)
+    rows = demo_documents(seed)
     paths = []
     per = (len(rows) + shards - 1) // shards
     for s in range(shards):
