@@ -69,14 +69,18 @@ class VllmServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self, timeout_s: float = 420) -> None:
-        self.starts += 1
-        cmd = [
+    def command(self) -> list[str]:
+        """The server's command line."""
+        return [
             sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(self.model),
             "--served-model-name", SERVED_NAME, "--host", "127.0.0.1", "--port", str(self.port),
             "--enforce-eager", "--dtype", "float32", "--kv-cache-memory-bytes", str(128 * 2**20), "--max-model-len", "2048",
             "--structured-outputs-config", '{"backend": "guidance", "disable_any_whitespace": true}',
         ]
+
+    def start(self, timeout_s: float = 420) -> None:
+        self.starts += 1
+        cmd = self.command()
         log = open(self.log_dir / f"server-{self.starts}.log", "wb")
         self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                      preexec_fn=die_with_parent)
@@ -104,6 +108,12 @@ class VllmServer:
         self.proc.wait(timeout=30)
         self.proc = None
         time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
+def vllm_server_class() -> type[VllmServer]:
+    """:class:`VllmServer`, for tests that start a server with other flags (override ``command``)."""
+    return VllmServer
 
 
 @pytest.fixture

@@ -25,7 +25,9 @@ def test_ray_data_engine_annotation_and_synthesis(ray_local, tiny_model, vllm_en
     docs = pa.table({ID: [f"d{i}" for i in range(4)], TEXT: TEXTS})
     ann_sampling = SamplingParams(temperature=0.0, max_tokens=400)
     template = get_template("annotate_edu")
-    ann_reqs = [TeacherRequest(template.render(text=t), ann_sampling, output_model=template.output_model) for t in TEXTS]
+    # the requests annotate_table makes (its answer regex included), so that it finds them in the cache below
+    ann_reqs = [TeacherRequest(template.render(text=t), ann_sampling, output_model=template.output_model,
+                               regex=template.answer_regex(ann_sampling.max_tokens)) for t in TEXTS]
     seeds = pa.table({ID: ["s0", "s1", "s2"], TEXT: TEXTS[:3], EDU_SCORE: pa.array([4.6, 3.4, 4.1], pa.float32())})
     settings = SynthesisSettings(num_samples=3, seed=5, min_output_chars=5, teacher={"mode": "engine", "model": str(tiny_model), "max_tokens": 24})
     syn_reqs = [build_request(j, settings) for j in plan_jobs(seeds, settings)]

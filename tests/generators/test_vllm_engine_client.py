@@ -26,6 +26,7 @@ def test_direct_engine_answers_next_to_numba_and_restores_the_environment(tiny_m
     template = get_template("annotate_edu")
     reqs = [TeacherRequest(template.render(text=t), SamplingParams(temperature=0.0, max_tokens=300), output_model=template.output_model)
             for t in ["Plants make glucose by photosynthesis.", "A prime number has exactly two divisors."]]
+    reqs[1].regex = template.answer_regex(300)  # the annotation constraint (a regex) goes to the engine too
     reqs.append(TeacherRequest([{"role": "user", "content": "Say hello."}], SamplingParams(max_tokens=8)))
     engine_procs: list[psutil.Process] = []
     try:
