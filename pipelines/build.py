@@ -260,6 +260,9 @@ def step_ingest(ctx: BuildContext) -> dict:
                 results.append(ray.get(r))
                 bar.update(1)
     bar.close()
+    from pipelines.ingest_ids import quarantine_duplicate_ids
+
+    results = quarantine_duplicate_ids(base, qdir, shards, cfg.output.compression)  # ids repeated across shards
     reasons: Counter = Counter()
     for r in results:
         reasons.update(r["reasons"])

@@ -30,6 +30,7 @@ NON_STRING_TEXT = "non_string_text"
 EMPTY_TEXT = "empty_text"
 TOO_LARGE = "too_large"
 DUPLICATE_ID = "duplicate_id"
+DUPLICATE_ID_ACROSS_SHARDS = "duplicate_id_across_shards"  # set by the build once every shard is read
 WRONG_SCHEMA = "wrong_schema"
 TRUNCATED_FILE = "truncated_file"
 UNREADABLE_FILE = "unreadable_file"

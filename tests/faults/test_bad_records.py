@@ -163,3 +163,35 @@ def test_discovery_follows_symlinked_dirs_quarantines_broken_links_and_survives_
         qs = [q for _, q in read_shard(shard, InputSettings())]
         reasons = pa.concat_tables(qs).column(S.Q_REASON).to_pylist() if qs else []
         assert reasons == (["unreadable_file"] if "loop" in shard.path or "dangling" in shard.path else []), shard.path
+
+
+def test_duplicate_ids_across_shards_are_quarantined_once(tmp_path):
+    """Issue 28 item 9: the same id in two shards reached phase1 twice and the manifest said nothing."""
+    from pipelines.ingest_ids import quarantine_duplicate_ids
+
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.jsonl").write_bytes(_lines([{"id": "same", "text": TEXT}, {"id": "a1", "text": TEXT + " a"}]))
+    (src / "b.jsonl").write_bytes(_lines([{"id": "b1", "text": TEXT + " b"}, {"id": "same", "text": "another text about cells"}]))
+    pq.write_table(pa.table({"id": ["same", "c1"], "text": ["third copy of the id", TEXT + " c"]}), src / "c.parquet")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"input:\n  paths: ['{src}']\nray:\n  executor: local\n")
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, "-c", "from curator.cli import main; main()", "build", str(cfg), "--out", str(out), "--no-progress"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    manifest = json.loads((out / "manifest.json").read_text())
+    ingest = next(s for s in manifest["stages"] if s["name"] == "ingest")
+    assert ingest["in"] == 6 and ingest["out"] == 4 and ingest["reasons"] == {"duplicate_id_across_shards": 2}
+    assert manifest["counts_balanced"] and manifest["quarantine"]["reasons"] == {"duplicate_id_across_shards": 2}
+    q = pq.read_table(out / "quarantine").to_pylist()
+    assert sorted(row["source"].rsplit("/", 1)[1] for row in q) == ["b.jsonl", "c.parquet"]
+    assert all("a.jsonl" in row["detail"] for row in q)
+    ingested = [i for f in (out / "_work" / "ingest").rglob("part-*.parquet") for i in pq.read_table(f).column(S.ID).to_pylist()]
+    assert sorted(ingested) == ["a1", "b1", "c1", "same"]
+    # run again (as a resumed ingest step does): nothing changes
+    shards = expand_inputs([str(src)])
+    stats = quarantine_duplicate_ids(out / "_work" / "ingest", out / "_work" / "quarantine", shards, "zstd")
+    assert sum(s["quarantined"] for s in stats) == 2 and sum(s["rows"] for s in stats) == 4
+    assert pq.read_table(out / "_work" / "quarantine").num_rows == 2
