@@ -12,15 +12,15 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from curator.demo import generate_demo_corpus
+from curator.demo import synthetic_corpus
 from curator.settings import BuildConfig, load_config
 from pipelines.build import STEPS
 from pipelines.dry_run import estimate, estimate_build
 
 
 def _write_corpus(root, copies: int = 10) -> tuple[list, int]:
-    """Six shards of demo documents (no outliers): plain, 3x gzip, zstd, Parquet; return (paths, records)."""
-    rows = [r for c in range(copies) for r in ({**d, "id": f"{d['id']}-{c}"} for d in generate_demo_corpus(seed=c))]
+    """Six shards of synthetic documents (no outliers): plain, 3x gzip, zstd, Parquet; return (paths, records)."""
+    rows = [r for c in range(copies) for r in ({**d, "id": f"{d['id']}-{c}"} for d in synthetic_corpus(seed=c))]
     per = len(rows) // 6
     shards = [rows[i * per : (i + 1) * per] for i in range(6)]
     root.mkdir(parents=True, exist_ok=True)
@@ -58,7 +58,7 @@ def test_records_are_extrapolated_from_a_sample(tmp_path):
         assert nxt.docs_in == prev.docs_out
         assert nxt.docs_out <= nxt.docs_in
     assert all(s.seconds and s.seconds > 0 and s.peak_memory_bytes > 0 for s in est.steps)
-    # the demo mix: about a third of the documents fail the heuristics
+    # the synthetic mix: about a third of the documents fail the heuristics
     hf = est.step("heuristic_filter")
     assert 0.3 < hf.docs_out / hf.docs_in < 0.9
 
