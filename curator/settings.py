@@ -248,7 +248,10 @@ class LanguageSettings(_Section):
     def _language_codes(cls, v: list[str]) -> list[str]:
         bad = [code for code in v if not _LANGUAGE_CODE.match(code)]
         if bad:
-            raise ValueError(f"{bad} are not language codes: use ISO 639-1 codes such as en, de, fr (ISO 639-3 such as ceb for the fasttext backend)")
+            raise ValueError(
+                f"{bad} are not language codes: use ISO 639-1 codes such as en, de, fr "
+                "(ISO 639-3 such as ceb for the fasttext backend)"
+            )
         return [code.lower() for code in v]
 
 
@@ -394,8 +397,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             except TypeError:  # an unhashable key: the base class reports it
                 continue
             if duplicate:
+                problem = f"found duplicate key {key!r} (YAML keeps only the last one)"
                 raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping", node.start_mark, f"found duplicate key {key!r} (YAML keeps only the last one)", key_node.start_mark
+                    "while constructing a mapping", node.start_mark, problem, key_node.start_mark
                 )
         return super().construct_mapping(node, deep=deep)
 
@@ -406,17 +410,21 @@ def check_files(config: BuildConfig) -> None:
     Raises:
         ConfigError: naming each missing file and the setting that names it.
     """
-    missing = []
+    named = []
     if config.decontam.enabled:
-        missing += [("decontam.benchmarks", f) for f in config.decontam.benchmarks if not Path(f).expanduser().is_file()]
+        named += [("decontam.benchmarks", f) for f in config.decontam.benchmarks]
     if config.url_filter.enabled:
-        missing += [("url_filter.blocklist_files", f) for f in config.url_filter.blocklist_files if not Path(f).expanduser().is_file()]
+        named += [("url_filter.blocklist_files", f) for f in config.url_filter.blocklist_files]
+    missing = [(key, f) for key, f in named if not Path(f).expanduser().is_file()]
     tok = config.tokens.tokenizer
-    if tok and tok.startswith(("/", "./", "../", "~")) and not Path(tok).expanduser().exists():  # a path, not a hub name
+    if tok and tok.startswith(("/", "./", "../", "~")) and not Path(tok).expanduser().exists():  # a path, not a hub id
         missing.append(("tokens.tokenizer", tok))
     if missing:
         lines = "\n".join(f"  - `{key}`: {f} does not exist" for key, f in missing)
-        raise ConfigError(f"files named in the config are missing:\n{lines}\nFix the paths (relative ones are resolved from {Path.cwd()}).")
+        raise ConfigError(
+            f"files named in the config are missing:\n{lines}\n"
+            f"Fix the paths (relative ones are resolved from {Path.cwd()})."
+        )
 
 
 def format_validation_error(exc: ValidationError, source: str) -> str:

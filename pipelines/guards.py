@@ -48,7 +48,8 @@ def output_lock(out: Path) -> Iterator[None]:
             fh.seek(0)
             holder = fh.read().strip() or "unknown"
             raise OutputError(
-                f"{out} is in use by another build (pid {holder}); wait for it to finish or stop it, or choose another --out"
+                f"{out} is in use by another build (pid {holder}); "
+                "wait for it to finish or stop it, or choose another --out"
             ) from None
         fh.seek(0)
         fh.truncate()
@@ -147,7 +148,8 @@ def plain_errors(out: Path, input_paths: list[str]) -> Iterator[None]:
             free = shutil.disk_usage(out).free if Path(out).exists() else 0
             need = 2 * _input_bytes(input_paths)
             raise OutputError(
-                f"disk full writing {where}: {free // 2**20} MiB free under {out}, a build needs roughly twice its input "
+                f"disk full writing {where}: {free // 2**20} MiB free under {out}, "
+                "a build needs roughly twice its input "
                 f"({need // 2**20} MiB); free space (or choose another --out) and rerun the same command to resume"
             ) from None
         cause = getattr(exc, "cause", None)  # ray.exceptions.RayTaskError: the task's own exception

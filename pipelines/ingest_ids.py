@@ -39,9 +39,20 @@ def _ids(base: Path, shards: list[Shard]) -> pa.Table:
             ids = pq.read_table(f, columns=[S.ID]).column(S.ID).combine_chunks()
             n = len(ids)
             parts.append(
-                pa.table({"id": ids, "shard": pa.array([k] * n, pa.int32()), "file": pa.array([f.name] * n), "row": pa.array(range(n), pa.int64())})
+                pa.table(
+                    {
+                        "id": ids,
+                        "shard": pa.array([k] * n, pa.int32()),
+                        "file": pa.array([f.name] * n),
+                        "row": pa.array(range(n), pa.int64()),
+                    }
+                )
             )
-    return pa.concat_tables(parts) if parts else pa.table({"id": pa.array([], pa.string()), "shard": pa.array([], pa.int32())})
+    return (
+        pa.concat_tables(parts)
+        if parts
+        else pa.table({"id": pa.array([], pa.string()), "shard": pa.array([], pa.int32())})
+    )
 
 
 def _later_duplicates(ids: pa.Table) -> pa.Table:
@@ -73,7 +84,10 @@ def _rewrite_shard(shard_dir: Path, dups: pa.Table, first_sources: dict[int, str
         drop = pa.array([i in rows for i in range(table.num_rows)])
         gone = table.filter(drop)
         firsts = dict(zip(mine.column("row").to_pylist(), mine.column("first").to_pylist()))
-        for i, (doc_id, text, source) in zip(sorted(rows), zip(gone.column(S.ID).to_pylist(), gone.column(S.TEXT).to_pylist(), gone.column(S.SOURCE).to_pylist())):
+        for i, (doc_id, text, source) in zip(
+            sorted(rows),
+            zip(gone.column(S.ID).to_pylist(), gone.column(S.TEXT).to_pylist(), gone.column(S.SOURCE).to_pylist()),
+        ):
             detail = f"id {doc_id!r} is already in an earlier shard ({first_sources[firsts[i]]})"
             removed.append(S.quarantine_row(source, f"id {doc_id}", DUPLICATE_ID_ACROSS_SHARDS, detail, text))
         kept = table.filter(pc.invert(drop))
@@ -86,7 +100,9 @@ def _rewrite_shard(shard_dir: Path, dups: pa.Table, first_sources: dict[int, str
     reasons = dict(old.get("reasons", {}))
     reasons[DUPLICATE_ID_ACROSS_SHARDS] = reasons.get(DUPLICATE_ID_ACROSS_SHARDS, 0) + n_new
     stats = {**old, "rows": old["rows"] - n_new, "quarantined": old["quarantined"] + n_new, "reasons": reasons}
-    atomic_write_table(pa.Table.from_pylist(removed, schema=S.QUARANTINE_SCHEMA), tmp / XDUP_FILE, compression=compression)
+    atomic_write_table(
+        pa.Table.from_pylist(removed, schema=S.QUARANTINE_SCHEMA), tmp / XDUP_FILE, compression=compression
+    )
     atomic_write_json(stats, tmp / "_DONE.json")
     aside = temp_dir_for(shard_dir)
     os.replace(shard_dir, aside)  # killed between the two renames: the shard has no _DONE.json and is ingested again
@@ -107,5 +123,7 @@ def quarantine_duplicate_ids(base: Path, qdir: Path, shards: list[Shard], compre
             qpath = qdir / f"{sh.key}.parquet"
             q = pq.read_table(qpath) if qpath.exists() else S.empty(S.QUARANTINE_SCHEMA)
             q = q.filter(pc.not_equal(q.column(S.Q_REASON), DUPLICATE_ID_ACROSS_SHARDS))
-            atomic_write_table(pa.concat_tables([q, pq.read_table(xdup).cast(S.QUARANTINE_SCHEMA)]), qpath, compression=compression)
+            atomic_write_table(
+                pa.concat_tables([q, pq.read_table(xdup).cast(S.QUARANTINE_SCHEMA)]), qpath, compression=compression
+            )
     return [json.loads((base / sh.key / "_DONE.json").read_text()) for sh in shards]

@@ -36,7 +36,7 @@ class BuildState:
             import shutil
 
             for child in self.out.iterdir():
-                if child.name == ".lock":  # held by this build (pipelines.guards.output_lock): deleting it would let another in
+                if child.name == ".lock":  # held by this build (pipelines.guards): deleting it would let another in
                     continue
                 if child.is_dir():
                     shutil.rmtree(child)

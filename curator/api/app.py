@@ -50,6 +50,9 @@ When the server has an API key, `/v1/*` and `/metrics` need `Authorization: Bear
 """
 
 
+_UNAUTHORIZED = {"model": ErrorResponse, "description": "The server has an API key and the request lacks it."}
+
+
 def _json_error(status: int, body: dict, metrics: ApiMetrics, headers: dict | None = None) -> JSONResponse:
     metrics.errors.labels(body["error"]["code"]).inc()
     return JSONResponse(body, status_code=status, headers=headers)
@@ -164,7 +167,7 @@ def create_app(settings: ApiSettings | None = None, loader: Callable[[str], Any]
     app.include_router(health.router)
 
     @app.get("/metrics", tags=["metrics"], summary="Prometheus metrics", dependencies=[Depends(require_api_key)],
-             response_class=Response, responses={200: {"content": {"text/plain": {}}}, 401: {"model": ErrorResponse, "description": "The server has an API key and the request lacks it."}})
+             response_class=Response, responses={200: {"content": {"text/plain": {}}}, 401: _UNAUTHORIZED})
     async def prometheus_metrics(m: ApiMetrics = Depends(get_metrics)) -> Response:
         data, content_type = m.render()
         return Response(data, media_type=content_type)
@@ -180,7 +183,9 @@ def create_app(settings: ApiSettings | None = None, loader: Callable[[str], Any]
             allow_headers=["Authorization", "Content-Type"],
         )
     count_error = lambda c: metrics.errors.labels(c).inc()  # noqa: E731
-    app.add_middleware(ScoreGuardMiddleware, api_key=app.state.api_key, max_docs=settings.max_docs_per_request, on_error=count_error)
+    app.add_middleware(
+        ScoreGuardMiddleware, api_key=app.state.api_key, max_docs=settings.max_docs_per_request, on_error=count_error
+    )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, on_error=count_error)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -143,7 +143,8 @@ class ProcessScorer:
         reader, writer = await asyncio.open_connection(sock=parent)
         self._pending = collections.deque()  # each child answers its own calls only
         self._proc, self._writer, self._dead = proc, writer, False
-        self._reader_task = asyncio.get_running_loop().create_task(self._read_answers(reader, self._pending), name="scorer-answers")
+        answers = self._read_answers(reader, self._pending)
+        self._reader_task = asyncio.get_running_loop().create_task(answers, name="scorer-answers")
 
     async def _read_answers(self, reader: asyncio.StreamReader, pending: collections.deque) -> None:
         try:
@@ -178,7 +179,8 @@ class ProcessScorer:
     async def _ensure_child(self) -> None:
         """Replace a dead child (once, whoever notices first)."""
         async with self._spawn_lock:
-            if (self._dead or not self._proc.is_alive()) and not self._closing:  # is_alive: the reader may not know yet
+            # is_alive: the reader may not have seen the death yet
+            if (self._dead or not self._proc.is_alive()) and not self._closing:
                 self._stop_child()
                 await self._spawn()
 
@@ -325,7 +327,10 @@ class MicroBatcher:
                 try:
                     scores = await self._predict(texts)
                 except Exception as exc:  # noqa: BLE001 - find whose documents failed; the others are answered
-                    log.warning("a model call of %d documents (%d requests) failed: %s: %s", len(texts), len(live), type(exc).__name__, exc)
+                    log.warning(
+                        "a model call of %d documents (%d requests) failed: %s: %s",
+                        len(texts), len(live), type(exc).__name__, exc,
+                    )
                     for p in live:
                         await self._alone(p, exc if len(live) == 1 else None)
                     return
@@ -364,7 +369,8 @@ class MicroBatcher:
                 p.future.set_exception(exc)
             return
         log.warning("document %d of a request cannot be scored: %s: %s", index, type(exc).__name__, exc)
-        p.future.set_exception(DocumentError(index, f"document {index} cannot be scored by the model ({type(exc).__name__})"))
+        message = f"document {index} cannot be scored by the model ({type(exc).__name__})"
+        p.future.set_exception(DocumentError(index, message))
 
     async def _first_bad(self, texts: list[str]) -> int | None:
         """Index of the first document the model refuses on its own, by bisection; None if none does."""

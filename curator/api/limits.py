@@ -109,7 +109,11 @@ def _answer(status: int, body: dict, headers: list | None = None):
     start = {
         "type": "http.response.start",
         "status": status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()), *(headers or [])],
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(data)).encode()),
+            *(headers or []),
+        ],
     }
     return start, {"type": "http.response.body", "body": data}
 
@@ -133,7 +137,14 @@ class ScoreGuardMiddleware:
         path: the guarded route.
     """
 
-    def __init__(self, app, api_key: bytes | None, max_docs: int, on_error: Callable[[str], None] | None = None, path: str = "/v1/score") -> None:
+    def __init__(
+        self,
+        app,
+        api_key: bytes | None,
+        max_docs: int,
+        on_error: Callable[[str], None] | None = None,
+        path: str = "/v1/score",
+    ) -> None:
         self.app = app
         self.api_key = api_key
         self.max_docs = max_docs
@@ -159,7 +170,8 @@ class ScoreGuardMiddleware:
             return
         ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         if ctype and ctype != b"application/json" and not ctype.endswith(b"+json"):
-            body = error_body("unsupported_media_type", f"Content-Type {ctype.decode('latin-1')!r} is not JSON: send `Content-Type: application/json`")
+            message = f"Content-Type {ctype.decode('latin-1')!r} is not JSON: send `Content-Type: application/json`"
+            body = error_body("unsupported_media_type", message)
             await self._refuse(scope, send, 415, body)
             return
         chunks: list[bytes] = []

@@ -20,7 +20,14 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-from curator.readers.records import BAD_JSON, BAD_UTF8, MALFORMED_RECORD, TRUNCATED_FILE, UNREADABLE_FILE, RecordBatcher
+from curator.readers.records import (
+    BAD_JSON,
+    BAD_UTF8,
+    MALFORMED_RECORD,
+    TRUNCATED_FILE,
+    UNREADABLE_FILE,
+    RecordBatcher,
+)
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -90,7 +97,11 @@ def _wrong_container(path: str) -> str | None:
         return None
     if low.endswith(".gz") and not head.startswith(GZIP_MAGIC):
         return f"named .gz but not gzip data (starts with {head!r})"
-    if low.endswith((".zst", ".zstd")) and head != ZSTD_MAGIC and int.from_bytes(head.ljust(4, b"\0"), "little") not in _ZSTD_SKIPPABLE:
+    if (
+        low.endswith((".zst", ".zstd"))
+        and head != ZSTD_MAGIC
+        and int.from_bytes(head.ljust(4, b"\0"), "little") not in _ZSTD_SKIPPABLE
+    ):
         return f"named .zst but not zstd data (starts with {head!r})"
     return None
 
@@ -127,7 +138,8 @@ def read_jsonl(path: str, batcher: RecordBatcher) -> Iterator[tuple[pa.Table, pa
 
 def _cut_detail(exc: BaseException, lineno: int, n_bytes: int) -> str:
     """What a damaged file lost: everything after the last whole line read (the cut line included)."""
-    return f"{type(exc).__name__}: {exc}; {lineno} lines ({n_bytes} bytes) read before the damage, the rest of the file is lost"
+    read = f"{lineno} lines ({n_bytes} bytes) read before the damage"
+    return f"{type(exc).__name__}: {exc}; {read}, the rest of the file is lost"
 
 
 def _add_line(batcher: RecordBatcher, lineno: int, line: bytes) -> None:

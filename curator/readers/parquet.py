@@ -16,7 +16,15 @@ from collections.abc import Callable, Iterable, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curator.readers.records import BAD_UTF8, MALFORMED_RECORD, MISSING_TEXT, TRUNCATED_FILE, UNREADABLE_FILE, WRONG_SCHEMA, RecordBatcher
+from curator.readers.records import (
+    BAD_UTF8,
+    MALFORMED_RECORD,
+    MISSING_TEXT,
+    TRUNCATED_FILE,
+    UNREADABLE_FILE,
+    WRONG_SCHEMA,
+    RecordBatcher,
+)
 
 BATCH_ROWS = 4096
 # (rows in the group, columns -> its record batches): a unit read or lost as a whole
@@ -28,7 +36,10 @@ def read_parquet(path: str, batcher: RecordBatcher) -> Iterator[tuple[pa.Table, 
         pf = pq.ParquetFile(path)
         meta = pf.metadata
         groups: list[Group] = [
-            (meta.row_group(k).num_rows, lambda cols, _k=k: pf.iter_batches(batch_size=BATCH_ROWS, row_groups=[_k], columns=cols))
+            (
+                meta.row_group(k).num_rows,
+                lambda cols, _k=k: pf.iter_batches(batch_size=BATCH_ROWS, row_groups=[_k], columns=cols),
+            )
             for k in range(meta.num_row_groups)
         ]
     except Exception as exc:
@@ -38,12 +49,18 @@ def read_parquet(path: str, batcher: RecordBatcher) -> Iterator[tuple[pa.Table, 
     yield from read_arrow_groups(pf.schema_arrow, groups, batcher)
 
 
-def read_arrow_batches(arrow_schema: pa.Schema, table: pa.Table, batcher: RecordBatcher) -> Iterator[tuple[pa.Table, pa.Table]]:
+def read_arrow_batches(
+    arrow_schema: pa.Schema, table: pa.Table, batcher: RecordBatcher
+) -> Iterator[tuple[pa.Table, pa.Table]]:
     """An in-memory table (Hugging Face datasets) through the same checks as a Parquet file."""
-    yield from read_arrow_groups(arrow_schema, [(table.num_rows, lambda cols: table.select(cols).to_batches(max_chunksize=BATCH_ROWS))], batcher)
+    yield from read_arrow_groups(
+        arrow_schema, [(table.num_rows, lambda cols: table.select(cols).to_batches(max_chunksize=BATCH_ROWS))], batcher
+    )
 
 
-def read_arrow_groups(arrow_schema: pa.Schema, groups: list[Group], batcher: RecordBatcher) -> Iterator[tuple[pa.Table, pa.Table]]:
+def read_arrow_groups(
+    arrow_schema: pa.Schema, groups: list[Group], batcher: RecordBatcher
+) -> Iterator[tuple[pa.Table, pa.Table]]:
     """Shared by the Parquet and Hugging Face readers: validate columns, then rows, group by group."""
     names = arrow_schema.names
     tf = batcher.text_field
@@ -72,7 +89,10 @@ def read_arrow_groups(arrow_schema: pa.Schema, groups: list[Group], batcher: Rec
         except Exception as exc:
             lost = start + group_rows - row
             batcher.quarantine(
-                f"after row {row}", TRUNCATED_FILE, f"row group {k} damaged, {lost} rows lost (rows {row}-{start + group_rows - 1}): {type(exc).__name__}: {exc}"
+                f"after row {row}",
+                TRUNCATED_FILE,
+                f"row group {k} damaged, {lost} rows lost (rows {row}-{start + group_rows - 1}): "
+                f"{type(exc).__name__}: {exc}",
             )
         start += group_rows
     yield from batcher.drain(final=True)
@@ -93,7 +113,9 @@ def _column(arr) -> tuple[list, dict[int, str]]:
         return values, bad
 
 
-def _add_batch(rb: pa.RecordBatch, cols: list[str], first_row: int, batcher: RecordBatcher) -> Iterator[tuple[pa.Table, pa.Table]]:
+def _add_batch(
+    rb: pa.RecordBatch, cols: list[str], first_row: int, batcher: RecordBatcher
+) -> Iterator[tuple[pa.Table, pa.Table]]:
     tf = batcher.text_field
     data, bad = {}, {}
     for c in cols:
@@ -108,7 +130,9 @@ def _add_batch(rb: pa.RecordBatch, cols: list[str], first_row: int, batcher: Rec
         row = first_row + i
         if i in bad:
             col, p = bad[i]
-            batcher.quarantine(row, BAD_UTF8 if "UnicodeDecodeError" in p else MALFORMED_RECORD, f"column `{col}`: {p}")
+            batcher.quarantine(
+                row, BAD_UTF8 if "UnicodeDecodeError" in p else MALFORMED_RECORD, f"column `{col}`: {p}"
+            )
             yield from batcher.drain()
             continue
         text = texts[i]

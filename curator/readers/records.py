@@ -89,10 +89,11 @@ class RecordBatcher:
             return
         extra = extra or {}
         fields = {}
-        for name, value in ((S.ID, doc_id), (S.URL, url), (S.CRAWL_DATE, extra.get(S.CRAWL_DATE)), (S.RECORD_ID, extra.get(S.RECORD_ID))):
+        values = ((S.ID, doc_id), (S.URL, url)) + tuple((k, extra.get(k)) for k in (S.CRAWL_DATE, S.RECORD_ID))
+        for name, value in values:
             value, problem = _as_str(value)
             if problem:
-                self.quarantine(location, BAD_UTF8 if problem == BAD_UTF8 else MALFORMED_RECORD, f"`{name}` {_PROBLEMS[problem]}", raw if raw is not None else text)
+                self.quarantine(location, problem, f"`{name}` {_PROBLEMS[problem]}", raw if raw is not None else text)
                 return
             fields[name] = value
         doc_id = fields[S.ID]
@@ -123,11 +124,15 @@ class RecordBatcher:
         return docs, quarantine
 
     def drain(self, final: bool = False) -> Iterator[tuple[pa.Table, pa.Table]]:
-        if self.full() or len(self._quarantine) >= self.rows_per_part or (final and (self.pending or self._quarantine)):
+        many = len(self._quarantine) >= self.rows_per_part
+        if self.full() or many or (final and (self.pending or self._quarantine)):
             yield self.flush()
 
 
-_PROBLEMS = {BAD_UTF8: "holds unpaired surrogates (not valid UTF-8)", MALFORMED_RECORD: "cannot be turned into a string"}
+_PROBLEMS = {
+    BAD_UTF8: "holds unpaired surrogates (not valid UTF-8)",
+    MALFORMED_RECORD: "cannot be turned into a string",
+}
 
 
 def _encodes(s: str) -> bool:

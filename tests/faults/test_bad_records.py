@@ -26,7 +26,9 @@ def _read(path, **settings):
         for d, q in read_shard(shard, InputSettings(**settings)):
             docs.append(d)
             qs.append(q)
-    return pa.concat_tables(docs) if docs else S.empty(S.INPUT_SCHEMA), pa.concat_tables(qs) if qs else S.empty(S.QUARANTINE_SCHEMA)
+    return pa.concat_tables(docs) if docs else S.empty(S.INPUT_SCHEMA), pa.concat_tables(qs) if qs else S.empty(
+        S.QUARANTINE_SCHEMA
+    )
 
 
 def _lines(rows) -> bytes:
@@ -48,7 +50,9 @@ def test_huge_integer_quarantines_its_line_only(tmp_path):
     path = tmp_path / "h.jsonl"
     path.write_bytes(
         _lines([{"id": "a", "text": TEXT}])
-        + b'{"id": 1, "text": "x", "n": ' + b"9" * 5000 + b"}\n"
+        + b'{"id": 1, "text": "x", "n": '
+        + b"9" * 5000
+        + b"}\n"
         + _lines([{"id": "b", "text": TEXT}, {"id": "c", "text": TEXT}])
     )
     docs, q = _read(path)
@@ -85,7 +89,10 @@ def test_truncated_zstd_is_detected(tmp_path):
     docs, q = _read(path)
     assert 0 < docs.num_rows < 3000
     assert q.column(S.Q_REASON).to_pylist() == ["truncated_file"]
-    assert f"{docs.num_rows} lines" in q.column(S.Q_DETAIL)[0].as_py() and "the rest of the file is lost" in q.column(S.Q_DETAIL)[0].as_py()
+    assert (
+        f"{docs.num_rows} lines" in q.column(S.Q_DETAIL)[0].as_py()
+        and "the rest of the file is lost" in q.column(S.Q_DETAIL)[0].as_py()
+    )
 
 
 def test_multi_frame_zstd_reads_every_frame_and_detects_a_cut_frame(tmp_path):
@@ -131,8 +138,20 @@ def test_build_survives_bad_records(tmp_path):
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     r = subprocess.run(
-        [sys.executable, "-c", "from curator.cli import main; main()", "build", str(cfg), "--out", str(out), "--no-progress"],
-        capture_output=True, text=True, timeout=300, env=env,
+        [
+            sys.executable,
+            "-c",
+            "from curator.cli import main; main()",
+            "build",
+            str(cfg),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
     assert r.returncode == 0, r.stderr[-3000:]
     manifest = json.loads((out / "manifest.json").read_text())
@@ -143,7 +162,7 @@ def test_build_survives_bad_records(tmp_path):
 
 
 def test_discovery_follows_symlinked_dirs_quarantines_broken_links_and_survives_loops(tmp_path):
-    """Issue 28 item 8: symlinked subdirectories were skipped, broken links skipped silently, `**` with `.` links hung."""
+    """Issue 28 item 8: symlinked subdirectories were skipped, broken links silently, `**` with `.` links hung."""
     d, real = tmp_path / "d", tmp_path / "real"
     (d / "sub").mkdir(parents=True)
     real.mkdir()
@@ -172,13 +191,24 @@ def test_duplicate_ids_across_shards_are_quarantined_once(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
     (src / "a.jsonl").write_bytes(_lines([{"id": "same", "text": TEXT}, {"id": "a1", "text": TEXT + " a"}]))
-    (src / "b.jsonl").write_bytes(_lines([{"id": "b1", "text": TEXT + " b"}, {"id": "same", "text": "another text about cells"}]))
+    (src / "b.jsonl").write_bytes(
+        _lines([{"id": "b1", "text": TEXT + " b"}, {"id": "same", "text": "another text about cells"}])
+    )
     pq.write_table(pa.table({"id": ["same", "c1"], "text": ["third copy of the id", TEXT + " c"]}), src / "c.parquet")
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"input:\n  paths: ['{src}']\nray:\n  executor: local\n")
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-c", "from curator.cli import main; main()", "build", str(cfg), "--out", str(out), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-c",
+        "from curator.cli import main; main()",
+        "build",
+        str(cfg),
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     manifest = json.loads((out / "manifest.json").read_text())
@@ -188,7 +218,11 @@ def test_duplicate_ids_across_shards_are_quarantined_once(tmp_path):
     q = pq.read_table(out / "quarantine").to_pylist()
     assert sorted(row["source"].rsplit("/", 1)[1] for row in q) == ["b.jsonl", "c.parquet"]
     assert all("a.jsonl" in row["detail"] for row in q)
-    ingested = [i for f in (out / "_work" / "ingest").rglob("part-*.parquet") for i in pq.read_table(f).column(S.ID).to_pylist()]
+    ingested = [
+        i
+        for f in (out / "_work" / "ingest").rglob("part-*.parquet")
+        for i in pq.read_table(f).column(S.ID).to_pylist()
+    ]
     assert sorted(ingested) == ["a1", "b1", "c1", "same"]
     # run again (as a resumed ingest step does): nothing changes
     shards = expand_inputs([str(src)])

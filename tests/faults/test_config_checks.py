@@ -42,9 +42,21 @@ def test_duplicate_yaml_key_is_refused(tmp_path):
 def test_missing_files_fail_before_any_step(tmp_path, section, key):
     (tmp_path / "in.jsonl").write_text('{"text": "Photosynthesis turns light into food."}\n')
     missing = tmp_path / "nope" / "file.jsonl"
-    cfg = _write(tmp_path, f"input:\n  paths: ['{tmp_path}/in.jsonl']\nray:\n  executor: local\n" + section.format(missing=missing))
+    cfg = _write(
+        tmp_path,
+        f"input:\n  paths: ['{tmp_path}/in.jsonl']\nray:\n  executor: local\n" + section.format(missing=missing),
+    )
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-c", "from curator.cli import main; main()", "build", str(cfg), "--out", str(tmp_path / "o"), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-c",
+        "from curator.cli import main; main()",
+        "build",
+        str(cfg),
+        "--out",
+        str(tmp_path / "o"),
+        "--no-progress",
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 2, r.stderr[-2000:]
     assert f"`{key}`: {missing} does not exist" in r.stderr and "[ingest] running" not in r.stderr

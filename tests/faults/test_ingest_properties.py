@@ -31,13 +31,25 @@ from curator.settings import InputSettings
 from pipelines.build import _ingest_shard
 
 EXAMPLES = int(os.environ.get("EDU_CURATOR_PROPERTY_EXAMPLES", "60"))  # bounded for CI; raise it to search harder
-PROFILE = settings(max_examples=EXAMPLES, deadline=5000, suppress_health_check=list(HealthCheck), database=None, derandomize=EXAMPLES == 60)
+PROFILE = settings(
+    max_examples=EXAMPLES,
+    deadline=5000,
+    suppress_health_check=list(HealthCheck),
+    database=None,
+    derandomize=EXAMPLES == 60,
+)
 
 # text with lone surrogates, controls and astral characters
-_chars = st.one_of(st.characters(), st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), st.sampled_from("\n\r\t\x00\ufeff"))
+_chars = st.one_of(
+    st.characters(), st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), st.sampled_from("\n\r\t\x00\ufeff")
+)
 _text = st.text(_chars, max_size=40)
 _scalar = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), _text)
-_value = st.recursive(_scalar, lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_text, inner, max_size=3)), max_leaves=8)
+_value = st.recursive(
+    _scalar,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_text, inner, max_size=3)),
+    max_leaves=8,
+)
 _FIELDS = ["text", "id", "url", "crawl_date", "record_id"]
 
 
@@ -91,7 +103,9 @@ def _records_in(data: bytes) -> int:
 
 def _ingest(path: Path, fmt: str, work: Path) -> tuple[dict, pa.Table]:
     shard = Shard(str(path), fmt)
-    stats = _ingest_shard(shard, InputSettings(rows_per_part=7).model_dump(), str(work / "out"), str(work / "q.parquet"), "zstd")
+    stats = _ingest_shard(
+        shard, InputSettings(rows_per_part=7).model_dump(), str(work / "out"), str(work / "q.parquet"), "zstd"
+    )
     kept = sum(pq.read_metadata(f).num_rows for f in (work / "out").glob("part-*.parquet"))
     assert kept == stats["rows"]
     return stats, pq.read_table(work / "q.parquet")
@@ -117,7 +131,9 @@ def test_jsonl_shards_account_for_every_line(shard, cut):
             assert stats["rows"] + stats["quarantined"] == 0
             return
         # cut: every line before the damage is kept or quarantined, and one row says where it stopped
-        truncated = [d for d, r in zip(q.column(S.Q_DETAIL).to_pylist(), reasons) if r in ("truncated_file", "unreadable_file")]
+        truncated = [
+            d for d, r in zip(q.column(S.Q_DETAIL).to_pylist(), reasons) if r in ("truncated_file", "unreadable_file")
+        ]
         others = stats["rows"] + stats["quarantined"] - len(truncated)
         if codec == ".zst" and not truncated:  # cut exactly between two frames: a valid, shorter file
             assert others <= _records_in(data)
@@ -132,8 +148,16 @@ def test_jsonl_shards_account_for_every_line(shard, cut):
 @st.composite
 def _parquet_table(draw) -> pa.Table:
     n = draw(st.integers(0, 30))
-    cells = draw(st.lists(st.one_of(st.none(), _text.map(lambda t: t.encode("utf-8", "surrogatepass")), st.binary(max_size=20)), min_size=n, max_size=n))
-    text = pa.Array.from_buffers(pa.string(), n, pa.array(cells, pa.binary()).buffers(), null_count=-1)  # unchecked UTF-8
+    cells = draw(
+        st.lists(
+            st.one_of(st.none(), _text.map(lambda t: t.encode("utf-8", "surrogatepass")), st.binary(max_size=20)),
+            min_size=n,
+            max_size=n,
+        )
+    )
+    text = pa.Array.from_buffers(
+        pa.string(), n, pa.array(cells, pa.binary()).buffers(), null_count=-1
+    )  # unchecked UTF-8
     columns = {"text": text}
     id_kind = draw(st.sampled_from(["none", "str", "int", "float"]))
     if id_kind == "str":

@@ -59,7 +59,10 @@ def test_second_build_into_a_locked_output_is_refused_naming_the_holder(tmp_path
 def test_lock_is_released_when_its_holder_dies(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    code = f"from pipelines.guards import output_lock\nimport os, signal\nwith output_lock(__import__('pathlib').Path({str(out)!r})):\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+    code = (
+        "import os, pathlib, signal\nfrom pipelines.guards import output_lock\n"
+        f"with output_lock(pathlib.Path({str(out)!r})):\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == -signal.SIGKILL
     with output_lock(out):
         assert (out / ".lock").read_text().strip() == str(os.getpid())
@@ -72,7 +75,11 @@ def test_stale_step_temp_dirs_are_removed_on_resume_and_never_listed(tmp_path):
     # what a build killed inside a step leaves: a step's uncommitted output beside the committed ones
     doc = {f.name: None for f in S.REJECTED_SCHEMA}
     doc.update({S.ID: "ghost", S.TEXT: "ghost row"})
-    stale = [out / "rejected" / ".heuristics.tmp-deadbeef", out / "_work" / ".annotated.tmp-deadbeef", out / ".phase1.tmp-deadbeef"]
+    stale = [
+        out / "rejected" / ".heuristics.tmp-deadbeef",
+        out / "_work" / ".annotated.tmp-deadbeef",
+        out / ".phase1.tmp-deadbeef",
+    ]
     for d in stale:
         atomic_write_table(pa.Table.from_pylist([doc], schema=S.REJECTED_SCHEMA), d / "part-00000.parquet")
     state = json.loads((out / "_work" / "state.json").read_text())
@@ -88,12 +95,23 @@ def test_stale_step_temp_dirs_are_removed_on_resume_and_never_listed(tmp_path):
     assert ".heuristics.tmp" not in r.stdout + r.stderr
 
 
-@pytest.mark.parametrize(("sig", "code", "point"), [(signal.SIGTERM, 143, "annotate:start"), (signal.SIGINT, 130, "ingest:shard")])
+@pytest.mark.parametrize(
+    ("sig", "code", "point"), [(signal.SIGTERM, 143, "annotate:start"), (signal.SIGINT, 130, "ingest:shard")]
+)
 def test_signal_stops_cleanly_and_a_rerun_resumes(tmp_path, sig, code, point):
     cfg = _config(tmp_path, _inputs(tmp_path, n_docs=50, n_shards=3))
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONUNBUFFERED="1", EDU_CURATOR_FAULT_PAUSE=point)
-    cmd = [sys.executable, "-c", "from curator.cli import main; main()", "build", str(cfg), "--out", str(out), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-c",
+        "from curator.cli import main; main()",
+        "build",
+        str(cfg),
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     seen = []
     for line in proc.stderr:  # the build waits at the fault point: the signal comes from outside, mid-build
@@ -115,7 +133,12 @@ def small_disk(tmp_path):
     """A 72 MiB tmpfs (root only; skipped where it cannot be mounted)."""
     mnt = tmp_path / "small"
     mnt.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=72m", "tmpfs", str(mnt)], capture_output=True).returncode:
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=72m", "tmpfs", str(mnt)], capture_output=True
+        ).returncode
+    ):
         pytest.skip("needs root to mount a small tmpfs")
     yield mnt
     subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
@@ -133,5 +156,9 @@ def test_full_disk_is_one_line_naming_the_path_and_space(tmp_path, small_disk):
     assert r.returncode == 2, r.stderr[-3000:]
     errors = [ln for ln in r.stderr.splitlines() if not ln.startswith("[")]  # step log lines start with [step]
     assert len([ln for ln in errors if ln.strip()]) == 1 and "Traceback" not in r.stderr, r.stderr[-3000:]
-    assert f"disk full writing {small_disk}/out/" in r.stderr and "MiB free" in r.stderr and "rerun the same command" in r.stderr
+    assert (
+        f"disk full writing {small_disk}/out/" in r.stderr
+        and "MiB free" in r.stderr
+        and "rerun the same command" in r.stderr
+    )
     assert time.time() - t0 < 240

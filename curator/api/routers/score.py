@@ -72,9 +72,8 @@ async def score(
     for i, d in enumerate(docs):
         bad = _not_utf8(d.text, "text") or (d.id is not None and _not_utf8(d.id, "id"))
         if bad:
-            raise HTTPException(
-                422, detail={"code": "invalid_document", "message": f"document {i}: {bad} holds unpaired surrogates (not valid UTF-8)"}
-            )
+            message = f"document {i}: {bad} holds unpaired surrogates (not valid UTF-8)"
+            raise HTTPException(422, detail={"code": "invalid_document", "message": message})
     if not registry.ready:
         raise HTTPException(503, detail={"code": "not_ready", "message": "models are still loading; retry shortly"})
     model = registry.get(body.model)

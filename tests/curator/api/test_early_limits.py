@@ -24,7 +24,11 @@ def test_missing_key_is_refused_before_the_body_is_read(make_client):
     client = make_client(api_key="k-123", max_body_bytes=32 * 2**20)
     t0 = time.monotonic()
     r = client.post("/v1/score", content=HUGE, headers={"content-type": "application/json"})
-    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized" and r.headers["www-authenticate"] == "Bearer"
+    assert (
+        r.status_code == 401
+        and r.json()["error"]["code"] == "unauthorized"
+        and r.headers["www-authenticate"] == "Bearer"
+    )
     assert time.monotonic() - t0 < 1.0
     r = client.post("/v1/score", content=b"{oops", headers={"content-type": "application/json"})
     assert r.status_code == 401  # the key is checked first: the body was never parsed (it used to be a 422)
@@ -36,5 +40,9 @@ def test_wrong_content_type_is_415(make_client):
     client = make_client()
     r = client.post("/v1/score", content=b'{"documents": [{"text": "x"}]}', headers={"content-type": "text/plain"})
     assert r.status_code == 415 and r.json()["error"]["code"] == "unsupported_media_type"
-    r = client.post("/v1/score", content=b'{"documents": [{"text": "x"}]}', headers={"content-type": "application/json; charset=utf-8"})
+    r = client.post(
+        "/v1/score",
+        content=b'{"documents": [{"text": "x"}]}',
+        headers={"content-type": "application/json; charset=utf-8"},
+    )
     assert r.status_code == 200

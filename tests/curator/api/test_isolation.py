@@ -37,7 +37,9 @@ def test_good_clients_all_get_200_beside_bad_clients(live_server, texts_factory)
     assert len(good_answers) > 20 and len(bad_answers) > 5
     assert {s for s, _ in good_answers} == {200}
     for status, body in bad_answers:
-        assert status == 422 and body["error"]["code"] == "invalid_document" and "document 1" in body["error"]["message"]
+        assert (
+            status == 422 and body["error"]["code"] == "invalid_document" and "document 1" in body["error"]["message"]
+        )
 
 
 class _PickyModel:
