@@ -229,3 +229,17 @@ def test_duplicate_ids_across_shards_are_quarantined_once(tmp_path):
     stats = quarantine_duplicate_ids(out / "_work" / "ingest", out / "_work" / "quarantine", shards, "zstd")
     assert sum(s["quarantined"] for s in stats) == 2 and sum(s["rows"] for s in stats) == 4
     assert pq.read_table(out / "_work" / "quarantine").num_rows == 2
+
+
+def test_damaged_parquet_row_group_loses_only_its_rows_and_says_how_many(tmp_path):
+    table = pa.table({"text": [f"{TEXT} {i}" for i in range(300)], "id": [f"d{i}" for i in range(300)]})
+    path = tmp_path / "rg.parquet"
+    pq.write_table(table, path, row_group_size=100, compression="none")
+    offset = pq.read_metadata(path).row_group(1).column(0).data_page_offset
+    blob = bytearray(path.read_bytes())
+    blob[offset : offset + 16] = b"\xff" * 16  # the second row group's page header
+    path.write_bytes(bytes(blob))
+    docs, q = _read(path)
+    assert docs.num_rows == 200 and "d250" in set(docs.column(S.ID).to_pylist())  # the third group is still read
+    assert q.column(S.Q_REASON).to_pylist() == ["truncated_file"]
+    assert "row group 1 damaged, 100 rows lost" in q.column(S.Q_DETAIL)[0].as_py()

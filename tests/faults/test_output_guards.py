@@ -35,9 +35,9 @@ def _inputs(tmp_path, n_docs=40, n_shards=1):
     return src
 
 
-def _config(tmp_path, src, extra=""):
+def _config(tmp_path, src, extra="", executor="local"):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(f"input:\n  paths: ['{src}']\nray:\n  executor: local\n{extra}")
+    cfg.write_text(f"input:\n  paths: ['{src}']\nray:\n  executor: {executor}\n{extra}")
     return cfg
 
 
@@ -96,10 +96,15 @@ def test_stale_step_temp_dirs_are_removed_on_resume_and_never_listed(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("sig", "code", "point"), [(signal.SIGTERM, 143, "annotate:start"), (signal.SIGINT, 130, "ingest:shard")]
+    ("sig", "code", "point", "executor"),
+    [
+        (signal.SIGTERM, 143, "annotate:start", "local"),
+        (signal.SIGINT, 130, "ingest:shard", "local"),
+        (signal.SIGTERM, 143, "annotate:start", "ray"),  # used to end in Ray's C++ crash dump (exit -6)
+    ],
 )
-def test_signal_stops_cleanly_and_a_rerun_resumes(tmp_path, sig, code, point):
-    cfg = _config(tmp_path, _inputs(tmp_path, n_docs=50, n_shards=3))
+def test_signal_stops_cleanly_and_a_rerun_resumes(tmp_path, sig, code, point, executor):
+    cfg = _config(tmp_path, _inputs(tmp_path, n_docs=50, n_shards=3), executor=executor)
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONUNBUFFERED="1", EDU_CURATOR_FAULT_PAUSE=point)
     cmd = [
