@@ -42,6 +42,8 @@ class ModelCard(BaseModel):
         training_data: summary of the training data (sources, row counts per label, recipe).
         metrics: validation metrics (see :mod:`classifiers.evaluation`).
         limits: known limitations, in plain sentences.
+        calibration: the :class:`classifiers.calibration.Calibration` that maps the backend's raw score to
+            ``edu_score`` (``None``: the raw score is used as it is).
     """
 
     model_config = ConfigDict(extra="allow")
@@ -56,6 +58,7 @@ class ModelCard(BaseModel):
     training_data: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
     limits: list[str] = Field(default_factory=list)
+    calibration: dict[str, Any] | None = None
     score_range: tuple[float, float] = (MIN_SCORE, MAX_SCORE)
     environment: dict[str, str] = Field(default_factory=lambda: {"python": platform.python_version()})
 
@@ -107,8 +110,10 @@ def scores_to_int(scores: np.ndarray) -> np.ndarray:
 class EduClassifier(ABC):
     """An educational-level classifier: text in, float score in [0, 5] out.
 
-    Subclasses set ``backend``, implement :meth:`predict`, :meth:`_write_artifact` and
-    :meth:`_load`. Instances carry their :class:`ModelCard` as ``card``.
+    Subclasses set ``backend``, implement :meth:`predict_raw`, :meth:`_write_artifact` and
+    :meth:`_load`. Instances carry their :class:`ModelCard` as ``card``; when the card holds a
+    calibration, :meth:`predict` maps raw scores through it (see :mod:`classifiers.calibration`), so the
+    build, the API and ``predict_int`` all use the calibrated ``edu_score``.
     """
 
     backend: ClassVar[str] = ""
@@ -125,11 +130,35 @@ class EduClassifier(ABC):
         return f"{self.card.name}-unsaved"
 
     @abstractmethod
+    def predict_raw(self, texts: Sequence[str]) -> np.ndarray:
+        """The backend's uncalibrated scores for ``texts`` (float32, one per text, same order)."""
+
+    @property
+    def calibration(self) -> Any:
+        """The card's :class:`classifiers.calibration.Calibration`, or ``None``."""
+        cal = self.__dict__.get("_calibration_cache")
+        if cal is None or cal[0] is not self.card.calibration:
+            from classifiers.calibration import Calibration
+
+            obj = Calibration.model_validate(self.card.calibration) if self.card.calibration else None
+            cal = (self.card.calibration, obj)
+            self.__dict__["_calibration_cache"] = cal
+        return cal[1]
+
+    def set_calibration(self, calibration: Any) -> None:
+        """Record ``calibration`` (a :class:`classifiers.calibration.Calibration` or ``None``) in the card."""
+        self.card.calibration = calibration.model_dump(mode="json") if calibration is not None else None
+
     def predict(self, texts: Sequence[str]) -> np.ndarray:
-        """Scores for ``texts`` as a float32 array in [0, 5], one per text, same order."""
+        """``edu_score`` for ``texts``: float32 in [0, 5], calibrated when the card holds a calibration."""
+        raw = self.predict_raw(texts)
+        cal = self.calibration
+        if cal is None:
+            return np.clip(np.asarray(raw, dtype=np.float32), MIN_SCORE, MAX_SCORE)
+        return cal.apply(raw)
 
     def predict_int(self, texts: Sequence[str]) -> np.ndarray:
-        """Integer levels 0..5 (int8): the rounded, clipped :meth:`predict`."""
+        """``edu_int_score``: integer levels 0..5 (int8) of :meth:`predict` (:func:`scores_to_int`)."""
         return scores_to_int(self.predict(texts))
 
     @abstractmethod

@@ -3,8 +3,11 @@
 :func:`load_annotations` reads JSONL (plain, .gz) or Parquet with configurable text and
 label fields and rejects bad rows with a count per reason (:data:`REJECT_REASONS`).
 :func:`stratified_split` makes a reproducible stratified train/validation split.
-:func:`train_from_annotations` ties them together: load, split, train, evaluate on the
-validation part, write the model directory (artifact, card with metrics, plots).
+:func:`train_from_annotations` ties them together: load, split, train, calibrate the decision
+thresholds on the validation part (:mod:`classifiers.calibration`: "level >= 3" then means what the
+annotator meant, however skewed the labels), evaluate there, write the model directory (artifact, card
+with calibration and metrics, plots). :func:`check_enough_labels` refuses data too small to learn from and
+says how many examples per level were found and how many are needed.
 """
 
 from __future__ import annotations
@@ -125,6 +128,25 @@ def stratified_split(labels: list[float] | np.ndarray, valid_fraction: float = 0
     return np.array(sorted(train), dtype=int), np.array(sorted(valid), dtype=int)
 
 
+MIN_EXAMPLES = 20  # usable rows needed to train at all
+MIN_LEVELS = 2  # distinct levels needed (a model of one level cannot rank)
+
+
+def check_enough_labels(labels: list[float] | np.ndarray, source: str = "annotations") -> None:
+    """Raise :class:`curator.exceptions.InputError` when ``labels`` are too few or too uniform to train on."""
+    from curator.exceptions import InputError
+
+    y = np.clip(np.floor(np.asarray(labels, dtype=np.float64) + 0.5), MIN_SCORE, MAX_SCORE).astype(int)
+    counts = np.bincount(y, minlength=6).tolist() if y.size else [0] * 6
+    found = ", ".join(f"{k}: {c}" for k, c in enumerate(counts))
+    if y.size < MIN_EXAMPLES or sum(c > 0 for c in counts) < MIN_LEVELS:
+        raise InputError(
+            f"{source}: too few labels to train a classifier (examples per level {found}); need at least "
+            f"{MIN_EXAMPLES} examples over at least {MIN_LEVELS} levels, and for a calibrated 'level >= 3' decision "
+            f"about 10 or more at >= 3 in the validation part (annotate more documents: `curator annotate --sample N`)."
+        )
+
+
 def train_from_annotations(
     annotations: str | Path,
     out_dir: str | Path,
@@ -136,41 +158,64 @@ def train_from_annotations(
     hyperparameters: dict[str, Any] | None = None,
     name: str | None = None,
     quantize: bool = True,
+    folds: int = 5,
     log=print,
 ) -> dict[str, Any]:
-    """Load, split, train, evaluate and save. Returns a summary (model dir, rejected counts, metrics)."""
+    """Load, train, calibrate, evaluate and save. Returns a summary (model dir, rejected counts, metrics).
+
+    ``folds >= 2`` (default 5): cross-fitting (:func:`classifiers.crossfit.train_calibrated`): the thresholds
+    and the reported metrics come from out-of-fold scores of every row, and the saved model is trained on all
+    rows. ``folds`` 0 or 1: one stratified split, ``valid_fraction`` held out for calibration and metrics, the
+    model trained on the rest.
+    """
     from classifiers import train_classifier
+    from classifiers.calibration import fit_calibration
+    from classifiers.crossfit import train_calibrated
     from classifiers.evaluation import compute_metrics, write_report
 
     ann = load_annotations(annotations, text_field, label_field)
     if ann.n_rejected:
         log(f"rejected {ann.n_rejected} annotation rows: " + ", ".join(f"{k}={v}" for k, v in sorted(ann.rejected.items())), file=sys.stderr)
-    if len(ann.texts) < 2:
-        from curator.exceptions import InputError
-
-        raise InputError(f"{annotations}: only {len(ann.texts)} usable rows (field names: text={text_field!r}, label={label_field!r})")
-    tr, va = stratified_split(ann.labels, valid_fraction, seed)
+    check_enough_labels(ann.labels, f"{annotations} (text field {text_field!r}, label field {label_field!r})")
     texts = np.array(ann.texts, dtype=object)
     labels = np.array(ann.labels)
     hp = dict(hyperparameters or {})
     hp.setdefault("seed", seed)
     kwargs: dict[str, Any] = {"quantize": quantize} if backend == "fasttext" else {}
-    clf = train_classifier(
-        texts[tr].tolist(),
-        labels[tr].tolist(),
-        backend,
-        name=name,
-        hyperparameters=hp,
-        training_data={"annotations": str(annotations), "text_field": text_field, "label_field": label_field, "n_train": int(len(tr)), "n_valid": int(len(va)), "rejected": dict(ann.rejected), "split_seed": seed},
-        **kwargs,
-    )
-    metrics: dict[str, Any] = {}
+    data = {"annotations": str(annotations), "text_field": text_field, "label_field": label_field, "rejected": dict(ann.rejected), "split_seed": seed}
+
+    def fit(t: list[str], y: list[float], w: Any) -> Any:
+        extra = {"sample_weight": w} if w is not None else {}
+        return train_classifier(t, y, backend, name=name, hyperparameters=hp, training_data=data, **kwargs, **extra)
+
     out = Path(out_dir)
-    if len(va):
+    if folds >= 2:
+        clf, scores, metrics = train_calibrated(fit, texts.tolist(), labels.tolist(), folds, seed, log=lambda m: log(m, file=sys.stderr))
+        eval_labels = labels
+        data.update(n_train=int(len(texts)), n_valid=0, folds=folds)
+        where = f"out-of-fold ({folds} folds)"
+    else:
+        tr, va = stratified_split(ann.labels, valid_fraction, seed)
+        if not len(va):
+            from curator.exceptions import InputError
+
+            raise InputError(f"{annotations}: no validation rows with --valid-fraction {valid_fraction:g}; use --folds 5")
+        clf = fit(texts[tr].tolist(), labels[tr].tolist(), None)
+        calibration = fit_calibration(clf.predict_raw(texts[va].tolist()), labels[va])
+        calibration.fitted_on["split"] = f"stratified validation part ({valid_fraction:g}, seed {seed}) of {annotations}"
+        clf.set_calibration(calibration)
         scores = clf.predict(texts[va].tolist())
-        metrics = compute_metrics(labels[va], scores)
-        clf.card.metrics = {"validation": metrics}
+        eval_labels = labels[va]
+        metrics = compute_metrics(eval_labels, scores)
+        data.update(n_train=int(len(tr)), n_valid=int(len(va)))
+        where = "validation"
+    calibration = clf.calibration
+    if calibration is not None and not calibration.fitted[2]:
+        n3 = int((np.floor(eval_labels + 0.5) >= 3).sum())
+        log(f"warning: only {n3} labelled examples at level >= 3: the '>= 3' threshold was placed by the spacing of the "
+            "other levels, not fitted; annotate more documents.", file=sys.stderr)
+    clf.card.training_data.update(data)
+    clf.card.metrics = {where: metrics}
     clf.save(out)
-    if len(va):
-        write_report(metrics, labels[va], scores, out, prefix="validation_")
-    return {"model_dir": str(out), "version": clf.version, "backend": backend, "n_train": int(len(tr)), "n_valid": int(len(va)), "rejected": dict(ann.rejected), "metrics": metrics}
+    write_report(metrics, eval_labels, scores, out, prefix="validation_")
+    return {"model_dir": str(out), "version": clf.version, "backend": backend, "n_train": data["n_train"], "n_valid": data["n_valid"], "folds": folds if folds >= 2 else 0, "rejected": dict(ann.rejected), "metrics": metrics}

@@ -24,11 +24,12 @@ def train_classifier_cmd(
     backend: str = typer.Option("fasttext", "--backend", help="fasttext or sklearn."),
     text_field: str = typer.Option("text", "--text-field", help="Field holding the document text."),
     label_field: str = typer.Option("score", "--label-field", help="Field holding the 0-5 label (int or float)."),
-    valid_fraction: float = typer.Option(0.2, "--valid-fraction", help="Stratified validation share."),
+    folds: int = typer.Option(5, "--folds", help="Cross-fitting folds: thresholds and metrics from out-of-fold scores, the model trained on every row. 0: one split (--valid-fraction)."),
+    valid_fraction: float = typer.Option(0.2, "--valid-fraction", help="Stratified validation share when --folds 0."),
     seed: int = typer.Option(0, "--seed", help="Split and training seed."),
     name: Optional[str] = typer.Option(None, "--name", help="Model name (version = name-sha256[:12])."),
 ) -> None:
-    """Train an educational-level classifier from annotations; prints a JSON summary with validation metrics."""
+    """Train an educational-level classifier from annotations (calibrated so that level >= 3 means the annotator's 3); prints a JSON summary with out-of-fold metrics."""
     from classifiers import BACKENDS
     from classifiers.training import train_from_annotations
 
@@ -36,7 +37,7 @@ def train_classifier_cmd(
         _fail(ValueError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}"))
     try:
         summary = train_from_annotations(
-            annotations, out, backend=backend, text_field=text_field, label_field=label_field, valid_fraction=valid_fraction, seed=seed, name=name
+            annotations, out, backend=backend, text_field=text_field, label_field=label_field, valid_fraction=valid_fraction, seed=seed, name=name, folds=folds
         )
     except (CuratorError, FileNotFoundError) as exc:
         _fail(exc)

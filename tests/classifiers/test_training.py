@@ -69,11 +69,17 @@ def test_train_from_annotations_end_to_end(tmp_path, annotation_factory):
     p = tmp_path / "ann.jsonl"
     _write_jsonl(p, [{"text": t, "score": s} for t, s in zip(texts, labels)] + [{"text": "", "score": 1}])
     out = tmp_path / "model"
-    summary = train_from_annotations(p, out, backend="sklearn", hyperparameters={"n_features": 2**16}, log=lambda *a, **k: None)
+    summary = train_from_annotations(p, out, backend="sklearn", hyperparameters={"n_features": 2**16}, folds=0, log=lambda *a, **k: None)
     assert summary["rejected"] == {"empty_text": 1}
     assert summary["n_valid"] == 40 and summary["n_train"] == 160
     assert summary["metrics"]["f1"] > 0.9 and summary["metrics"]["roc_auc"] > 0.95
     assert (out / "validation_metrics.json").is_file() and (out / "validation_confusion_matrix.png").is_file()
     clf = load_classifier(out)
     assert clf.card.metrics["validation"]["f1"] == summary["metrics"]["f1"]
+    assert clf.card.calibration and "validation part" in clf.card.calibration["fitted_on"]["split"]
+    # default: cross-fitting, every row scored out of fold, the model trained on all of them
+    cv = train_from_annotations(p, tmp_path / "cv", backend="sklearn", hyperparameters={"n_features": 2**16}, log=lambda *a, **k: None)
+    assert cv["folds"] == 5 and cv["n_train"] == 200 and cv["metrics"]["n"] == 200
+    assert cv["metrics"]["roc_auc"] > 0.95
+    assert "out-of-fold" in load_classifier(tmp_path / "cv").card.calibration["fitted_on"]["split"]
     assert clf.card.training_data["rejected"] == {"empty_text": 1}
