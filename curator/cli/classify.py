@@ -118,16 +118,15 @@ def score_cmd(
 @app.command("train-default")
 def train_default_cmd(
     out: Optional[Path] = typer.Option(None, "--out", help="Model directory (default: the packaged classifiers/default)."),
-    gensim: Optional[Path] = typer.Option(None, "--gensim", help="gensim_test_corpora.jsonl (Wikipedia + Lee news)."),
-    dolma: Optional[Path] = typer.Option(None, "--dolma", help="dolma_cc_samples.jsonl (raw Common Crawl)."),
-    cc_raw: Optional[Path] = typer.Option(None, "--cc-raw", help="cc_raw_small.jsonl (raw Common Crawl, spam)."),
+    annotations: Optional[Path] = typer.Option(None, "--annotations", help="Teacher labels (default: ../shared/data/labeled/fineweb_edu_llama3_annotations.jsonl)."),
+    distill: Optional[Path] = typer.Option(None, "--distill", help="Classifier-scored documents (default: ../shared/data/labeled/fineweb_edu_classifier_scores.jsonl)."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
-    """Rebuild the default proxy model with the committed recipe (classifiers/recipes/default_model.py)."""
+    """Rebuild the default model from real teacher labels with the committed recipe (classifiers/recipes/default_model.py)."""
     from classifiers.recipes import default_model as recipe
 
     argv = ["--seed", str(seed)]
-    for flag, val in (("--out", out), ("--gensim", gensim), ("--dolma", dolma), ("--cc-raw", cc_raw)):
+    for flag, val in (("--out", out), ("--annotations", annotations), ("--distill", distill)):
         if val is not None:
             argv += [flag, str(val)]
     try:

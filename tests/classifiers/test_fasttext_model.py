@@ -148,7 +148,8 @@ def test_load_errors_say_what_to_do(ft_model, tmp_path):
 def test_default_model_loads_offline():
     clf = load_classifier("default")
     assert clf.backend == "fasttext"
-    assert clf.version.startswith("edu-default-proxy-")
+    assert clf.version.startswith("edu-default-fineweb-llama3-")
+    assert clf.card.calibration and clf.card.calibration["fitted"][2], "the default decision at 3 must be calibrated"
     assert clf.card.limits, "the default model card must state its limits"
     s = clf.predict(["Photosynthesis is the process by which plants convert light energy into chemical energy."])
     assert 0.0 <= float(s[0]) <= 5.0
