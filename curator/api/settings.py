@@ -26,7 +26,8 @@ class ApiSettings(BaseSettings):
     Args:
         models: registered model name -> model directory (or ``default`` for the shipped model).
             Requests may name only these; the first one is the default model.
-        threshold: ``keep`` is ``edu_score >= threshold``.
+        threshold: ``keep`` is ``edu_score >= threshold``; the default 2.5 is the calibrated level-3 decision
+            (``edu_int_score >= 3``, FineWeb-Edu's filter).
         max_docs_per_request: more documents in one request -> 413 ``too_many_documents``.
         max_chars_per_doc: a longer ``text`` -> 413 ``document_too_long``.
         max_body_bytes: a larger request body (Content-Length or streamed) -> 413 ``body_too_large``.
@@ -43,7 +44,7 @@ class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_assignment=True)
 
     models: dict[str, str] = Field(default_factory=lambda: {"default": "default"}, min_length=1)
-    threshold: float = Field(3.0, ge=0, le=5)
+    threshold: float = Field(2.5, ge=0, le=5)
     max_docs_per_request: int = Field(1024, gt=0)
     max_chars_per_doc: int = Field(100_000, gt=0)
     max_body_bytes: int = Field(16 * 2**20, gt=0)

@@ -48,7 +48,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to bind (0.0.0.0 exposes the API to the network)."),
     port: int = typer.Option(8080, help="TCP port."),
     workers: int = typer.Option(1, min=1, help="uvicorn worker processes (each loads the models and one scoring process)."),
-    threshold: float = typer.Option(None, min=0, max=5, help="`keep` is edu_score >= threshold. (default: 3.0)"),
+    threshold: float = typer.Option(None, min=0, max=5, help="`keep` is edu_score >= threshold. (default: 2.5, the calibrated level-3 decision: edu_int_score >= 3)"),
     max_docs: int = typer.Option(None, min=1, help="Documents per request. (default: 1024)"),
     max_chars: int = typer.Option(None, min=1, help="Characters per document. (default: 100000)"),
     max_body_bytes: int = typer.Option(None, min=1, help="Request body bytes. (default: 16 MiB)"),

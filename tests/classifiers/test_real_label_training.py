@@ -18,7 +18,10 @@ from classifiers.calibration import Calibration, fit_calibration
 from classifiers.training import train_from_annotations
 from curator.exceptions import InputError
 
-from conftest import EDU_WORDS, FILLER, MID_WORDS, SPAM_WORDS
+EDU_WORDS = "photosynthesis energy cell molecule theorem proof equation derivative integral chemistry reaction orbit species".split()
+SPAM_WORDS = "buy cheap discount click now free bonus casino win jackpot offer sale deal shipping promo code".split()
+MID_WORDS = "today people said yesterday city team game weather local police news announced week market".split()
+FILLER = "the a of and to in is that it for with as on by this".split()
 
 LEVEL_SHARE = {0: 0.12, 1: 0.56, 2: 0.25, 3: 0.05, 4: 0.02}
 
@@ -144,3 +147,33 @@ def test_fasttext_regression_features_are_fasttexts_own(skewed_data):
     # column 1 is all ones (the mean is 1); column 0 is the ridge value the output distribution centres on
     assert np.allclose(hidden[:, 1], 1.0, atol=1e-5)
     assert np.corrcoef(hidden[:, 0], clf.predict_raw(held_texts[:50] + ["Unseen zzqx words only!", ""]))[0, 1] > 0.95
+
+
+def test_score_stage_and_api_use_the_calibrated_levels(skewed_data, tmp_path):
+    """The build's scoring stage and the REST API report the calibrated edu_score / edu_int_score of the model."""
+    import pyarrow as pa
+    from fastapi.testclient import TestClient
+
+    from curator.api import ApiSettings, create_app
+    from curator.schema import EDU_INT_SCORE, EDU_SCORE, TEXT
+    from pipelines.scoring import ScoreStage
+
+    (texts, labels), (held_texts, held_labels) = skewed_data
+    clf = train_classifier(texts, labels, "fasttext")
+    clf.set_calibration(fit_calibration(clf.predict_raw(held_texts), held_labels))
+    clf.save(tmp_path / "m")
+    docs = held_texts[:60]
+    want_int = clf.predict_int(docs)
+    assert not np.array_equal(want_int, scores_to_int(clf.predict_raw(docs))), "test needs a calibration that matters"
+
+    out = ScoreStage(model=str(tmp_path / "m"))(pa.table({TEXT: docs}))
+    assert out.column(EDU_INT_SCORE).to_numpy().tolist() == want_int.tolist()
+    assert np.allclose(out.column(EDU_SCORE).to_numpy(), clf.predict(docs), atol=1e-6)
+
+    settings = ApiSettings(models={"m": str(tmp_path / "m")}, scoring_executor="thread")
+    with TestClient(create_app(settings)) as client:
+        r = client.post("/v1/score", json={"documents": [{"text": t} for t in docs]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [d["edu_int_score"] for d in body["results"]] == want_int.tolist()
+    assert body["threshold"] == 2.5 and [d["keep"] for d in body["results"]] == (want_int >= 3).tolist()
