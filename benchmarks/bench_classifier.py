@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_proxy:
             from classifiers.recipes import proxy_model
 
-            proxy_model.main(["--out", str(Path(tmp) / "proxy")])
+            proxy_model.build_default_model(Path(tmp) / "proxy")
             out["old_proxy"] = measure(load_classifier(Path(tmp) / "proxy"))
     print(json.dumps(out), flush=True)
     return 0
