@@ -1,4 +1,4 @@
-"""README's "Your own classifier" loop, run as written: its vLLM server command (the README's flags, not the
+"""README's "Train your own filter" loop, run as written: its vLLM server command (the README's flags, not the
 test server's), `curator annotate`, then `curator train-classifier`, with a tiny random-weight model.
 
 Only paths, the port and the input file are swapped for the test's own; every flag comes from README.md, so
@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-SECTION = "## Your own classifier"
+SECTION = "## Train your own filter"
 
 SENTENCES = [
     "Photosynthesis converts light energy into chemical energy stored in glucose. Chlorophyll absorbs red light.",
@@ -52,7 +52,7 @@ DOCS = [" ".join(c) for n in (1, 2, 3) for c in itertools.combinations(SENTENCES
 
 
 def readme_commands() -> list[tuple[dict[str, str], list[str]]]:
-    """The shell commands of README's "Your own classifier" bash block: ``(env assignments, argv)``."""
+    """The shell commands of README's "Train your own filter" bash block: ``(env assignments, argv)``."""
     text = README.read_text(encoding="utf-8")
     start = text.index(SECTION)
     block = re.search(r"```bash\n(.*?)```", text[start:], re.S)
