@@ -20,9 +20,7 @@ level is :func:`classifiers.base.scores_to_int` (``floor(score + 0.5)`` clipped 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -410,55 +408,13 @@ def write_report(
     return paths
 
 
-@dataclass
-class LabelledDocs:
-    """Rows with a text and a valid label; ``reference`` (or ``None`` per row) when a second label field is read."""
-
-    texts: list[str] = field(default_factory=list)
-    labels: list[float] = field(default_factory=list)
-    reference: list[float | None] | None = None
-    rejected: Counter = field(default_factory=Counter)
-    reference_missing: Counter = field(default_factory=Counter)
-
-    @property
-    def n_rejected(self) -> int:
-        return sum(self.rejected.values())
-
-
 def load_labelled(
     path: str | Path, text_field: str = "text", label_field: str = "score", reference_field: str | None = None
-) -> LabelledDocs:
-    """Read annotations like :func:`classifiers.training.load_annotations`, plus an optional reference label field.
+) -> Any:
+    """:func:`classifiers.training.load_annotations` with an optional reference label field (kept for callers)."""
+    from classifiers.training import load_annotations
 
-    Rows are rejected (counted per reason) for a bad text or label; a bad or missing reference keeps
-    the row (reference ``None``) and is counted in ``reference_missing`` per reason.
-    """
-    from classifiers.training import BAD_JSON, EMPTY_TEXT, MISSING_TEXT, _check_label, _iter_records
-
-    out = LabelledDocs(reference=[] if reference_field else None)
-    for rec in _iter_records(Path(path)):
-        if rec == BAD_JSON or not isinstance(rec, dict):
-            out.rejected[BAD_JSON] += 1
-            continue
-        text = rec.get(text_field)
-        if not isinstance(text, str):
-            out.rejected[MISSING_TEXT] += 1
-            continue
-        if not text.strip():
-            out.rejected[EMPTY_TEXT] += 1
-            continue
-        label, reason = _check_label(rec.get(label_field))
-        if reason:
-            out.rejected[reason] += 1
-            continue
-        out.texts.append(text)
-        out.labels.append(label)
-        if reference_field:
-            ref, why = _check_label(rec.get(reference_field))
-            if why:
-                out.reference_missing[why] += 1
-            out.reference.append(ref)
-    return out
+    return load_annotations(path, text_field, label_field, reference_field)
 
 
 def evaluate_classifier(

@@ -37,11 +37,14 @@ REJECT_REASONS = (BAD_JSON, MISSING_TEXT, EMPTY_TEXT, MISSING_LABEL, NON_NUMERIC
 
 @dataclass
 class Annotations:
-    """Accepted rows and the count of rejected rows per reason."""
+    """Accepted rows and the count of rejected rows per reason; ``reference`` (or ``None`` per row) when a second
+    label field is read, with why a reference was unusable counted in ``reference_missing``."""
 
     texts: list[str] = field(default_factory=list)
     labels: list[float] = field(default_factory=list)
     rejected: Counter = field(default_factory=Counter)
+    reference: list[float | None] | None = None
+    reference_missing: Counter = field(default_factory=Counter)
 
     @property
     def n_rejected(self) -> int:
@@ -87,13 +90,16 @@ def _check_label(value: Any) -> tuple[float | None, str | None]:
     return v, None
 
 
-def load_annotations(path: str | Path, text_field: str = "text", label_field: str = "score") -> Annotations:
+def load_annotations(
+    path: str | Path, text_field: str = "text", label_field: str = "score", reference_field: str | None = None
+) -> Annotations:
     """Read annotations, keeping rows with a non-empty text and a numeric label within [0, 5].
 
     Rejected rows are counted by reason (``bad_json``, ``missing_text``, ``empty_text``,
-    ``missing_label``, ``non_numeric_label``, ``nan_label``, ``label_out_of_range``).
+    ``missing_label``, ``non_numeric_label``, ``nan_label``, ``label_out_of_range``). With
+    ``reference_field``, a bad or missing reference keeps the row (reference ``None``).
     """
-    out = Annotations()
+    out = Annotations(reference=[] if reference_field else None)
     for rec in _iter_records(Path(path)):
         if rec == BAD_JSON or not isinstance(rec, dict):
             out.rejected[BAD_JSON] += 1
@@ -111,6 +117,11 @@ def load_annotations(path: str | Path, text_field: str = "text", label_field: st
             continue
         out.texts.append(text)
         out.labels.append(label)
+        if reference_field:
+            ref, why = _check_label(rec.get(reference_field))
+            if why:
+                out.reference_missing[why] += 1
+            out.reference.append(ref)
     return out
 
 
