@@ -3,7 +3,10 @@
 A regressor trained on skewed labels (57 % at level 1, ~8 % at >= 3) ranks well but its raw outputs rarely
 cross 3; a softmax model's expected level is pulled towards the majority. Ranking and decision are separate
 problems: :func:`fit_calibration` picks, on labelled validation documents, one raw-score threshold ``t_k`` per
-level ``k = 1..5`` (the cut that maximizes the binary macro-F1 of ``raw >= t_k`` against ``label >= k``), and
+level ``k = 1..5`` -- by default the cut that puts the same share of documents at ``>= k`` as the labels do
+(``method="share"``: "level >= 3" keeps what the teacher would keep, in amount; on the shared real labels it
+transferred to unseen documents better than the F1-optimal cut: valid-split macro-F1@3 0.692 vs 0.672), or the
+cut that maximizes the binary macro-F1 of ``raw >= t_k`` against ``label >= k`` (``method="f1"``) -- and
 :class:`Calibration` maps raw scores piecewise-linearly through the knots ``(t_k, k - 0.5)``. With FineWeb-Edu's
 rounding (:func:`classifiers.base.scores_to_int`: ``int = floor(score + 0.5)``) the calibrated ``edu_score``
 is then level ``k`` exactly when ``raw >= t_k``: ``edu_int_score >= 3`` and ``edu_score >= 2.5`` are the same
@@ -40,7 +43,7 @@ class Calibration(BaseModel):
 
     thresholds: list[float] = Field(min_length=5, max_length=5)
     fitted: list[bool] = Field(default_factory=lambda: [True] * 5)
-    method: str = "max binary macro-F1 of raw >= t_k vs label >= k, per level, on the validation split"
+    method: str = "share: raw >= t_k holds for the share of documents whose label is >= k"
     fitted_on: dict[str, Any] = Field(default_factory=dict)
 
     def apply(self, raw: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -92,8 +95,28 @@ def best_cut(raw: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
     return float((s[i] + s[i + 1]) / 2), float(best)
 
 
-def fit_calibration(raw: Sequence[float], labels: Sequence[float], min_count: int = MIN_COUNT) -> Calibration:
+def share_cut(raw: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
+    """The threshold that marks as many documents positive as there are positives, and the macro-F1 it gets."""
+    s = np.sort(raw)[::-1]
+    p = int(positive.sum())
+    t = float((s[p - 1] + s[p]) / 2) if 0 < p < len(s) else float(s[min(p, len(s) - 1)])
+    pred = raw >= t
+    tp = int((pred & positive).sum())
+    fp = int((pred & ~positive).sum())
+    fn = int((~pred & positive).sum())
+    tn = len(raw) - tp - fp - fn
+    f1p = 2 * tp / max(2 * tp + fp + fn, 1)
+    f1n = 2 * tn / max(2 * tn + fn + fp, 1)
+    return t, (f1p + f1n) / 2
+
+
+CUTS = {"share": share_cut, "f1": best_cut}
+
+
+def fit_calibration(raw: Sequence[float], labels: Sequence[float], min_count: int = MIN_COUNT, method: str = "share") -> Calibration:
     """Fit per-level thresholds on validation documents (``raw`` scores, 0-5 ``labels``).
+
+    ``method``: ``share`` (default) or ``f1`` (see the module docstring).
 
     Level 3's threshold is kept as fitted; others are moved outward from it where needed so that the
     thresholds increase. With no level fittable, the identity (``t_k = k - 0.5``) is returned.
@@ -107,7 +130,7 @@ def fit_calibration(raw: Sequence[float], labels: Sequence[float], min_count: in
     for i, k in enumerate(LEVELS):
         pos = y >= k
         if pos.sum() >= min_count and (~pos).sum() >= min_count:
-            t[i], f1[i] = best_cut(x, pos)
+            t[i], f1[i] = CUTS[method](x, pos)
     fitted = ~np.isnan(t)
     if not fitted.any():
         return Calibration(thresholds=[k - 0.5 for k in LEVELS], fitted=[False] * 5, method="identity (too few labels to fit)")
@@ -128,6 +151,9 @@ def fit_calibration(raw: Sequence[float], labels: Sequence[float], min_count: in
     return Calibration(
         thresholds=[float(v) for v in t],
         fitted=[bool(v) for v in fitted],
+        method=Calibration.model_fields["method"].default if method == "share" else (
+            "f1: max binary macro-F1 of raw >= t_k vs label >= k, per level"
+        ),
         fitted_on={
             "n": int(x.size),
             "label_counts": np.bincount(y, minlength=6).tolist(),

@@ -110,7 +110,7 @@ def test_calibration_maps_thresholds_to_levels():
     assert cal.apply([0.9])[0] == pytest.approx(2.5)
 
 
-def test_calibration_fits_the_f1_best_cut_and_falls_back_when_labels_are_few():
+def test_calibration_fits_each_level_and_falls_back_when_labels_are_few():
     rng = np.random.default_rng(0)
     labels = rng.choice(6, size=600, p=[0.1, 0.5, 0.25, 0.1, 0.05, 0.0]).astype(float)
     raw = labels * 0.2 + rng.normal(0, 0.05, size=labels.size)  # a compressed regressor that ranks well
@@ -154,7 +154,7 @@ def test_score_stage_and_api_use_the_calibrated_levels(skewed_data, tmp_path):
     import pyarrow as pa
     from fastapi.testclient import TestClient
 
-    from curator.api import ApiSettings, create_app
+    from classifiers.api import ApiSettings, create_app
     from curator.schema import EDU_INT_SCORE, EDU_SCORE, TEXT
     from pipelines.scoring import ScoreStage
 
@@ -177,3 +177,19 @@ def test_score_stage_and_api_use_the_calibrated_levels(skewed_data, tmp_path):
     body = r.json()
     assert [d["edu_int_score"] for d in body["results"]] == want_int.tolist()
     assert body["threshold"] == 2.5 and [d["keep"] for d in body["results"]] == (want_int >= 3).tolist()
+
+
+def test_share_calibration_keeps_the_labels_share_and_f1_method_maximizes_f1():
+    rng = np.random.default_rng(1)
+    labels = rng.choice(5, size=800, p=[0.12, 0.56, 0.24, 0.06, 0.02]).astype(float)
+    raw = labels * 0.3 + rng.normal(0, 0.25, size=labels.size)
+    share = fit_calibration(raw, labels)
+    for k in (1, 2, 3, 4):
+        assert (share.levels(raw) >= k).sum() == (labels >= k).sum()
+    f1 = fit_calibration(raw, labels, method="f1")
+    from sklearn.metrics import f1_score
+
+    def macro(cal):
+        return f1_score(labels >= 3, cal.levels(raw) >= 3, average="macro")
+
+    assert macro(f1) >= macro(share) and f1.method.startswith("f1")
