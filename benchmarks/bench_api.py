@@ -160,7 +160,7 @@ async def drive(port: int, bodies: list[bytes], n_requests: int, seconds: float,
 
 def run_config(model: str, workers: int, executor: str, bodies, n_requests: int, seconds: float, bare: BarePredict, rounds: int) -> dict:
     port = free_port()
-    cmd = [sys.executable, "-c", "from curator.cli import main; main()", "serve", "--model", model, "--port", str(port),
+    cmd = [sys.executable, "-c", "from pipelines.cli import main; main()", "serve", "--model", model, "--port", str(port),
            "--workers", str(workers), "--executor", executor, "--log-level", "warning",
            "--max-body-bytes", str(64 * 2**20)]
     env = {k: v for k, v in os.environ.items() if k not in ("EDU_CURATOR_API_KEY", "PROMETHEUS_MULTIPROC_DIR")}

@@ -1,6 +1,6 @@
 """Benchmark: the Ray scoring stage vs a bare 2-process fastText loop on the same documents.
 
-Pipeline: ``ray.data.read_parquet`` -> :class:`pipelines.scoring.ScoreStage` (actor pool
+Pipeline: ``ray.data.read_parquet`` -> :class:`classifiers.scoring.ScoreStage` (actor pool
 via ``curator.stage.apply_stage``, or fused tasks with ``--mode tasks``) ->
 ``write_parquet``. Baseline: 2 ``multiprocessing`` workers, each reads its half of the
 same Parquet files, calls the bare ``fasttext`` ``predict(list, k=-1)`` (after the newline
@@ -117,7 +117,7 @@ _STAGES: dict = {}
 
 
 def _score_file(src: str, dst: str, compression: str) -> int:
-    from pipelines.scoring import ScoreStage
+    from classifiers.scoring import ScoreStage
 
     stage = _STAGES.get("default")
     if stage is None:
@@ -131,7 +131,7 @@ def pipeline(in_dir: Path, out_dir: Path, mode: str, actors: int, num_cpus: floa
     import ray
 
     from curator.stage import Resources, apply_stage
-    from pipelines.scoring import ScoreStage
+    from classifiers.scoring import ScoreStage
 
     t0 = time.perf_counter()
     if mode == "files":  # one plain Ray task per file: read -> score -> write, model cached per worker process

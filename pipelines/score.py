@@ -13,8 +13,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from classifiers.scoring import ScoreStage
 from curator.stage import Resources, apply_stage
-from pipelines.scoring import ScoreStage
 
 SCORED_DIR = "scored"
 QUARANTINE_DIR = "quarantine"

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from classifiers.base import scores_to_int
 from curator import schema as S
-from pipelines.scoring import ScoreStage
+from classifiers.scoring import ScoreStage
 
 
 class ScorePassingStage(ScoreStage):

@@ -19,7 +19,7 @@ def model_dir(annotations, tmp_path_factory):
 def test_eval_classifier_cli_reports_baseline_ceiling_and_plots(model_dir, heldout, tmp_path):
     from typer.testing import CliRunner
 
-    from curator.cli import app
+    from pipelines.cli import app
 
     texts, labels = heldout
     ann = tmp_path / "ann.jsonl"
@@ -97,7 +97,7 @@ def test_eval_classifier_cli_reports_baseline_ceiling_and_plots(model_dir, heldo
 def test_eval_classifier_cli_errors(model_dir, tmp_path):
     from typer.testing import CliRunner
 
-    from curator.cli import app
+    from pipelines.cli import app
 
     ann = tmp_path / "a.jsonl"
     ann.write_text(json.dumps({"text": "hello", "score": "bad"}) + "\n")

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curator.schema import CLASSIFIER_VERSION, EDU_INT_SCORE, EDU_SCORE, ID, TEXT
-from pipelines.scoring import ScoreStage
+from classifiers.scoring import ScoreStage
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_cli_score_train_and_eval(ray_local, tmp_path, heldout, annotation_facto
     """The typer commands, in process (Ray is the shared session one)."""
     from typer.testing import CliRunner
 
-    from curator.cli import app
+    from pipelines.cli import app
 
     runner = CliRunner()
     texts, labels = annotation_factory(n_per_class=30, seed=5)

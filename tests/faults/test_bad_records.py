@@ -141,7 +141,7 @@ def test_build_survives_bad_records(tmp_path):
         [
             sys.executable,
             "-c",
-            "from curator.cli import main; main()",
+            "from pipelines.cli import main; main()",
             "build",
             str(cfg),
             "--out",
@@ -202,7 +202,7 @@ def test_duplicate_ids_across_shards_are_quarantined_once(tmp_path):
     cmd = [
         sys.executable,
         "-c",
-        "from curator.cli import main; main()",
+        "from pipelines.cli import main; main()",
         "build",
         str(cfg),
         "--out",

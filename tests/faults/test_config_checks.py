@@ -50,7 +50,7 @@ def test_missing_files_fail_before_any_step(tmp_path, section, key):
     cmd = [
         sys.executable,
         "-c",
-        "from curator.cli import main; main()",
+        "from pipelines.cli import main; main()",
         "build",
         str(cfg),
         "--out",

@@ -12,7 +12,7 @@ import pytest
 
 def _curator(*args, timeout=120):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.run([sys.executable, "-c", "from curator.cli import main; main()", *args], capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run([sys.executable, "-c", "from pipelines.cli import main; main()", *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def _config(tmp_path, text):

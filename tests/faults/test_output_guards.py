@@ -22,7 +22,7 @@ TEXT = "Photosynthesis is the process by which green plants use sunlight, water 
 
 def _cli(*args, **kw):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-c", "from curator.cli import main; main()", *args]
+    cmd = [sys.executable, "-c", "from pipelines.cli import main; main()", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=kw.get("timeout", 300), env=env)
 
 
@@ -110,7 +110,7 @@ def test_signal_stops_cleanly_and_a_rerun_resumes(tmp_path, sig, code, point, ex
     cmd = [
         sys.executable,
         "-c",
-        "from curator.cli import main; main()",
+        "from pipelines.cli import main; main()",
         "build",
         str(cfg),
         "--out",

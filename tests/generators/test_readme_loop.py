@@ -124,7 +124,7 @@ def test_readme_server_flags_are_the_readme_ones(readme_server):
 
 
 def test_readme_loop_annotates_and_trains(readme_server, tmp_path, monkeypatch):
-    from curator.cli import app
+    from pipelines.cli import app
 
     monkeypatch.chdir(tmp_path)  # the README's relative paths (ann.parquet, models/edu, _cache/) land here
     inp = tmp_path / "docs.jsonl"

@@ -94,7 +94,7 @@ def test_synthesis_rows_carry_provenance(vllm_server, tmp_path):
 def test_cli_annotate_and_synthesize(vllm_server, tmp_path):
     from typer.testing import CliRunner
 
-    from curator.cli import app
+    from pipelines.cli import app
 
     inp = tmp_path / "docs.jsonl"
     inp.write_text("\n".join(json.dumps({"id": f"d{i}", "text": t}) for i, t in enumerate(DOCS)) + "\n")

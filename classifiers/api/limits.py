@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable
 from types import SimpleNamespace
 
-from curator.api.schemas import error_body
+from classifiers.api.schemas import error_body
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from curator.api.deps import get_registry, require_api_key
-from curator.api.registry import ModelRegistry
-from curator.api.schemas import ErrorResponse, ModelInfo, ModelsResponse
+from classifiers.api.deps import get_registry, require_api_key
+from classifiers.api.registry import ModelRegistry
+from classifiers.api.schemas import ErrorResponse, ModelInfo, ModelsResponse
 
 router = APIRouter(tags=["models"], dependencies=[Depends(require_api_key)])
 

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from curator.cli import app
+from pipelines.cli.root import app
 from curator.exceptions import CuratorError
 
 

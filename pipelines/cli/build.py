@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from curator.cli import app
+from pipelines.cli.root import app
 from curator.exceptions import BuildStopped, CuratorError
 
 console = Console(stderr=True)

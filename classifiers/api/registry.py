@@ -1,6 +1,6 @@
 """The models a server loaded at start, by registered name, each with its micro-batcher.
 
-Names come from :class:`~curator.api.settings.ApiSettings.models`; a request can only pick one of
+Names come from :class:`~classifiers.api.settings.ApiSettings.models`; a request can only pick one of
 these names. Nothing a request sends is ever used as a path.
 """
 
@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from curator.api.batcher import MicroBatcher, ProcessScorer, ThreadScorer
-from curator.api.metrics import ApiMetrics
-from curator.api.settings import ApiSettings
+from classifiers.api.batcher import MicroBatcher, ProcessScorer, ThreadScorer
+from classifiers.api.metrics import ApiMetrics
+from classifiers.api.settings import ApiSettings
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from curator.api import ApiSettings, create_app
+from classifiers.api import ApiSettings, create_app
 
 
 class _Card(BaseModel):
@@ -115,7 +115,7 @@ class LiveServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        cmd = [sys.executable, "-c", "from curator.cli import main; main()", "serve", "--port", str(self.port), *args]
+        cmd = [sys.executable, "-c", "from pipelines.cli import main; main()", "serve", "--port", str(self.port), *args]
         full_env = {**os.environ, **env}
         full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         self._log = open(log_path, "wb")

@@ -1,6 +1,6 @@
 """FastAPI dependencies: settings, the model registry, metrics and the optional API-key check.
 
-Everything lives on ``app.state`` (set by :func:`curator.api.app.create_app`), so tests can build
+Everything lives on ``app.state`` (set by :func:`classifiers.api.app.create_app`), so tests can build
 apps with their own settings and ``app.dependency_overrides`` still works.
 
 They are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in its thread pool, a
@@ -15,9 +15,9 @@ import hmac
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from curator.api.metrics import ApiMetrics
-from curator.api.registry import ModelRegistry
-from curator.api.settings import ApiSettings
+from classifiers.api.metrics import ApiMetrics
+from classifiers.api.registry import ModelRegistry
+from classifiers.api.settings import ApiSettings
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <key>` when the server has an API key.")
 

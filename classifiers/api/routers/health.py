@@ -8,9 +8,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from curator.api.deps import get_registry
-from curator.api.registry import ModelRegistry
-from curator.api.schemas import HealthResponse, ReadyResponse
+from classifiers.api.deps import get_registry
+from classifiers.api.registry import ModelRegistry
+from classifiers.api.schemas import HealthResponse, ReadyResponse
 
 router = APIRouter(tags=["health"])
 

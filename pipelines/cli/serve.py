@@ -1,4 +1,4 @@
-"""`curator serve`: run the scoring REST API (:mod:`curator.api`) with uvicorn."""
+"""`curator serve`: run the scoring REST API (:mod:`classifiers.api`) with uvicorn."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from curator.cli import app
+from pipelines.cli.root import app
 
 
 def parse_model_specs(values: list[str]) -> dict[str, str]:
@@ -67,7 +67,7 @@ def serve(
     import uvicorn
     from pydantic import ValidationError
 
-    from curator.api.settings import ApiSettings
+    from classifiers.api.settings import ApiSettings
     from curator.exceptions import ModelError
 
     overrides: dict = {}
@@ -105,11 +105,11 @@ def serve(
     typer.echo(f"serving {', '.join(settings.models)} on http://{host}:{port} ({workers} worker(s); API key {key_state})")
     common = dict(host=host, port=port, log_level=log_level, access_log=access_log, timeout_graceful_shutdown=10)
     if workers == 1:
-        from curator.api.app import create_app
+        from classifiers.api.app import create_app
 
         uvicorn.run(create_app(settings), **common)
         return
     os.environ.update(settings.to_env())
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="edu-curator-metrics-")
-    uvicorn.run("curator.api.app:create_app_from_env", factory=True, workers=workers, **common)
+    uvicorn.run("classifiers.api.app:create_app_from_env", factory=True, workers=workers, **common)

@@ -18,13 +18,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from curator.api.deps import get_metrics, require_api_key
-from curator.api.limits import BodySizeLimitMiddleware, ScoreGuardMiddleware
-from curator.api.metrics import ApiMetrics, MetricsMiddleware
-from curator.api.registry import ModelRegistry
-from curator.api.routers import health, models, score
-from curator.api.schemas import ErrorResponse, error_body
-from curator.api.settings import ApiSettings
+from classifiers.api.deps import get_metrics, require_api_key
+from classifiers.api.limits import BodySizeLimitMiddleware, ScoreGuardMiddleware
+from classifiers.api.metrics import ApiMetrics, MetricsMiddleware
+from classifiers.api.registry import ModelRegistry
+from classifiers.api.routers import health, models, score
+from classifiers.api.schemas import ErrorResponse, error_body
+from classifiers.api.settings import ApiSettings
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from curator import schema as S
-from curator.cli import app
+from pipelines.cli.root import app
 from curator.exceptions import CuratorError
 
 

@@ -21,7 +21,7 @@ MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
 class ApiSettings(BaseSettings):
-    """Everything `curator serve` and :func:`curator.api.create_app` need.
+    """Everything `curator serve` and :func:`classifiers.api.create_app` need.
 
     Args:
         models: registered model name -> model directory (or ``default`` for the shipped model).

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from curator.cli import app
+from pipelines.cli.root import app
 from curator.exceptions import CuratorError
 
 console = Console(stderr=True)

@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from curator.api import ApiSettings, create_app
+from classifiers.api import ApiSettings, create_app
 
 API_KEY = "e2e-test-key-9f3a"  # same as conftest.API_KEY
 AUTH = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}

@@ -8,8 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from curator import schema
-from curator.api import ApiSettings
-from curator.api.schemas import ScoreResult
+from classifiers.api import ApiSettings
+from classifiers.api.schemas import ScoreResult
 
 
 def _assert_error(resp, status: int, code: str, limit: str | None = None, value=None) -> dict:

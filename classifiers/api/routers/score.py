@@ -13,11 +13,11 @@ import logging
 
 from fastapi import APIRouter, Depends, HTTPException, Response
 
-from curator.api.deps import get_metrics, get_registry, get_settings, require_api_key
-from curator.api.metrics import ApiMetrics
-from curator.api.registry import ModelRegistry
-from curator.api.schemas import ErrorResponse, ScoreRequest, ScoreResponse
-from curator.api.settings import ApiSettings
+from classifiers.api.deps import get_metrics, get_registry, get_settings, require_api_key
+from classifiers.api.metrics import ApiMetrics
+from classifiers.api.registry import ModelRegistry
+from classifiers.api.schemas import ErrorResponse, ScoreRequest, ScoreResponse
+from classifiers.api.settings import ApiSettings
 from curator.exceptions import DocumentError
 from classifiers.base import scores_to_int
 

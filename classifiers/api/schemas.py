@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from curator.api.settings import MODEL_NAME_PATTERN
+from classifiers.api.settings import MODEL_NAME_PATTERN
 
 _EXAMPLE_TEXT = (
     "Photosynthesis is the process by which green plants use sunlight, water and carbon dioxide "

@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from curator.api.batcher import MicroBatcher
+from classifiers.api.batcher import MicroBatcher
 from curator.exceptions import DocumentError
 
 
@@ -159,7 +159,7 @@ def test_process_scorer_answers_in_order_survives_its_child_and_reports_load_err
     import signal
 
     from classifiers import load_classifier
-    from curator.api.batcher import ProcessScorer
+    from classifiers.api.batcher import ProcessScorer
 
     texts = ["Photosynthesis converts light energy into chemical energy in plants.", "buy now!!! cheap deals", ""] * 40
     bare = np.asarray(load_classifier("default").predict(texts), dtype=np.float32)
