@@ -39,7 +39,7 @@ pipeline's throughput once running, which a long build sees. ``raw_cold`` is
 split the same way, where its ``LLM`` was up: ``start_vs_cold`` and ``generate_vs_cold`` are the
 script's seconds over the job's for each part (1.0: the job is as fast). Every side runs
 with the environment the pipeline gives its engines (on CPU ``VLLM_ENABLE_V1_MULTIPROCESSING=0``,
-:func:`generators.engine_client.engine_env`). vLLM's on-disk model-info cache is filled
+:func:`generators.vllm_env.engine_env`). vLLM's on-disk model-info cache is filled
 before any timing. The synthesis templates are free text (no JSON schema), so neither side does
 guided decoding. Prints ONE JSON line on stdout (logs go to stderr). The defaults (5 rounds: a
 server round is ~4 s here, and single rounds swing +-15%) take about 5 minutes on 2 cores:
@@ -104,7 +104,7 @@ def _path_figures(wall_s: float, stats: dict) -> dict:
 
 def _start_server(model: str, work: Path) -> tuple[subprocess.Popen, int]:
     """A vLLM OpenAI-compatible server subprocess, ready and warmed up (outside any timing)."""
-    from generators.engine_client import CPU_SCHEDULER
+    from generators.vllm_env import CPU_SCHEDULER
 
     port = _port()
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model, "--served-model-name", "teacher",
@@ -148,7 +148,7 @@ class RawEngine:
     def __init__(self, args, model: str) -> None:
         from vllm import LLM, SamplingParams
 
-        from generators.engine_client import engine_kwargs_for
+        from generators.vllm_env import engine_kwargs_for
 
         self.args = args
         t0 = time.perf_counter()
@@ -294,7 +294,7 @@ import json, sys, time
 
 def main():  # under a __main__ guard: vLLM's CPU engine spawns processes that re-import this file
     from vllm import LLM, SamplingParams
-    from generators.engine_client import engine_kwargs_for
+    from generators.vllm_env import engine_kwargs_for
     spec = json.load(open(sys.argv[1]))
     llm = LLM(model=spec["model"], **engine_kwargs_for(None, spec["kv_bytes"], spec["max_model_len"]))
     ready_at = time.time()  # the engine is up: the Ray job's engine_ready_at counterpart
@@ -390,7 +390,7 @@ def main() -> None:
     json_out = os.fdopen(os.dup(1), "w")
     sys.stdout.flush()
     os.dup2(2, 1)
-    from generators.engine_client import cuda_visible, engine_env
+    from generators.vllm_env import cuda_visible, engine_env
 
     # the engine environment the pipeline's engines get (on CPU vLLM's single-process executor),
     # for every side alike: server, raw engine, raw_cold script, Ray job

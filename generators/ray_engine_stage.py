@@ -31,6 +31,8 @@ from typing import Any
 from ray.llm._internal.batch.processor.base import Processor
 from ray.llm._internal.batch.stages.base import StatefulStage, StatefulStageUDF
 
+from generators.vllm_env import breaks_in_process_engine
+
 MESSAGES_KEY = "messages_json"  # a row's chat messages (JSON text), rendered in the engine actor
 # a row's answer check (JSON text: {"model": "module:qualname" or "", "min_chars": n}), run in the actor
 CHECK_KEY = "answer_check"
@@ -57,9 +59,7 @@ class ChatEngineStageUDF(StatefulStageUDF):
                  in_process: bool = False, **engine_stage_kwargs: Any) -> None:
         super().__init__(data_column, expected_input_keys)
         self._init_at = time.time()  # the actor is up (worker, ray.data, this class): the engine starts now
-        from generators.engine_client import _breaks_in_process_engine
-
-        if in_process and not _breaks_in_process_engine():  # vllm 0.32's in-process engine fails next to llvmlite
+        if in_process and not breaks_in_process_engine():  # vllm 0.32's in-process engine fails next to llvmlite
             from generators.inprocess_engine import InProcessEngineStage as stage_class
         else:
             from ray.llm._internal.batch.stages.vllm_engine_stage import vLLMEngineStageUDF as stage_class

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from generators.engine_client import CPU_ENGINE_ENV
-from generators.engine_client import VLLM_ENV as _ENGINE_ENV
+from generators.vllm_env import CPU_ENGINE_ENV
+from generators.vllm_env import VLLM_ENV as _ENGINE_ENV
 
 # the engines here are CPU ones: single-process executor (no vLLM worker process)
 VLLM_ENV = {**_ENGINE_ENV, **CPU_ENGINE_ENV}

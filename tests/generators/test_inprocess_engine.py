@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from generators.engine_client import CPU_ENGINE_ENV, VLLM_ENV, engine_kwargs_for
+from generators.vllm_env import CPU_ENGINE_ENV, VLLM_ENV, engine_kwargs_for
 from generators.inprocess_engine import EngineDeadError, InProcessEngine, supports
 from generators.ray_engine_stage import ATTEMPTS_KEY, CHECK_KEY, DATA_COLUMN, MESSAGES_KEY
 

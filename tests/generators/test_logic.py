@@ -194,7 +194,8 @@ def test_cpu_engines_run_single_process_on_the_cpus_they_reserve(monkeypatch, ra
     # is 0; a Ray CPU engine computes on as many OMP threads as its bundle reserves CPUs
     import ray
 
-    from generators.engine_client import RayEngineTeacherClient, VllmEngineTeacherClient, engine_env
+    from generators.engine_client import RayEngineTeacherClient, VllmEngineTeacherClient
+    from generators.vllm_env import engine_env
 
     monkeypatch.delenv("VLLM_ENABLE_V1_MULTIPROCESSING", raising=False)
     assert engine_env(True)["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
@@ -226,9 +227,9 @@ def test_cpu_engines_run_single_process_on_the_cpus_they_reserve(monkeypatch, ra
     assert VllmEngineTeacherClient("m", cpu=True).cpu is True
     import llvmlite.binding  # noqa: F401  (numba's: vllm 0.32's in-process engine trips on it)
 
-    from generators.engine_client import _breaks_in_process_engine
+    from generators.vllm_env import breaks_in_process_engine
 
-    assert _breaks_in_process_engine()
+    assert breaks_in_process_engine()
 
 
 @contextlib.contextmanager
