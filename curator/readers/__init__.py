@@ -42,8 +42,20 @@ def _hf_hub(shard, settings, batcher):
     return read_hf_hub(shard.path, settings.hf_split, batcher)
 
 
-# format -> reader(shard, settings, batcher); WARC/WET readers register themselves here.
-READERS = {"jsonl": _jsonl, "parquet": _parquet, "hf": _hf, "hf-hub": _hf_hub}
+def _warc(shard, settings, batcher, extract=None):
+    from curator.readers.warc import read_warc
+
+    return read_warc(shard.path, batcher, extract)
+
+
+def _wet(shard, settings, batcher, extract=None):
+    from curator.readers.warc import read_wet
+
+    return read_wet(shard.path, batcher)
+
+
+# format -> reader(shard, settings, batcher[, extract]); each reader imports its module on first use.
+READERS = {"jsonl": _jsonl, "parquet": _parquet, "hf": _hf, "hf-hub": _hf_hub, "warc": _warc, "wet": _wet}
 
 
 def read_shard(shard: Shard, settings: InputSettings | None = None, extract: dict | None = None) -> Iterator[tuple[pa.Table, pa.Table]]:
@@ -53,12 +65,6 @@ def read_shard(shard: Shard, settings: InputSettings | None = None, extract: dic
     """
     settings = settings or InputSettings()
     reader = READERS.get(shard.format)
-    if reader is None:
-        try:
-            import curator.readers.warc  # noqa: F401  (registers warc/wet)
-        except ImportError:
-            pass
-        reader = READERS.get(shard.format)
     if reader is None:
         raise ValueError(f"no reader for format {shard.format!r}")
     batcher = RecordBatcher(

@@ -10,8 +10,7 @@ date) and ``record_id`` (``WARC-Record-ID``, also the document id). Anything tha
 document is quarantined with a reason, never fatal: malformed records, non-HTML or non-200
 responses, undecodable payloads, pages with no text, and a truncated/corrupt file (everything
 read before the damage is kept). Other record types (warcinfo, request, metadata) are skipped.
-Importing this module registers the ``warc`` and ``wet`` formats in
-:data:`curator.readers.READERS`.
+:data:`curator.readers.READERS` maps the ``warc`` and ``wet`` formats to these readers.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ import pyarrow as pa
 
 from curator import schema as S
 from curator.extract import decode_html, get_extractor
-from curator.readers import READERS
 from curator.readers.records import BAD_UTF8, MALFORMED_RECORD, TOO_LARGE, TRUNCATED_FILE, UNREADABLE_FILE, RecordBatcher
 from curator.settings import ExtractSettings
 
@@ -195,15 +193,3 @@ def _read(record, limit: int | None = None) -> bytes:
         return record.reader.read(limit) if limit else record.reader.read()
     except Exception:  # a payload cut short: keep what the record header promised nothing of
         return b""
-
-
-def _warc(shard, settings, batcher, extract=None):
-    return read_warc(shard.path, batcher, extract)
-
-
-def _wet(shard, settings, batcher, extract=None):
-    return read_wet(shard.path, batcher)
-
-
-READERS["warc"] = _warc
-READERS["wet"] = _wet
