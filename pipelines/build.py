@@ -322,13 +322,9 @@ class _AnnotateFile:
             from curator.heuristics import HeuristicStage
             from pipelines.stages import ScorePassingStage
 
-            try:
-                from curator.dedup.exact import TextHashStage
+            from curator.dedup.exact import TextHashStage
 
-                hashing = [TextHashStage()]
-            except ImportError:  # pragma: no cover
-                hashing = []
-            _STAGE_CACHE[key] = [HeuristicStage(settings=self.heuristics), *hashing, ScorePassingStage(model=self.model)]
+            _STAGE_CACHE[key] = [HeuristicStage(settings=self.heuristics), TextHashStage(), ScorePassingStage(model=self.model)]
         return _STAGE_CACHE[key]
 
     def __call__(self, table: pa.Table) -> dict[str, pa.Table]:
@@ -352,10 +348,8 @@ def _with_config_hash(chash: str):
 
 
 def _add_text_hash(ds):
-    try:
-        from curator.dedup.exact import TextHashStage  # added by the dedup module
-    except ImportError:  # pragma: no cover - dedup module not present
-        return ds
+    from curator.dedup.exact import TextHashStage
+
     return apply_stage(ds, TextHashStage, Resources(num_cpus=TASK_CPUS, batch_size=4096))
 
 
@@ -606,10 +600,8 @@ def _check_model(config: BuildConfig) -> None:
 
 
 def _write_report(out: Path, manifest: dict, log: Log) -> None:
-    try:
-        from pipelines.report import write_report
-    except ImportError:  # pragma: no cover - report module optional
-        return
+    from pipelines.report import write_report
+
     write_report(out, manifest)
 
 

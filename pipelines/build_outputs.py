@@ -192,10 +192,8 @@ def benchmark_items(manifest: dict) -> dict[str, str]:
     paths = dc.get("benchmarks") or []
     if not paths:
         return {}
-    try:
-        from curator.decontam.index import read_items
-    except ImportError:  # pragma: no cover - decontamination module absent
-        return {}
+    from curator.decontam.index import read_items
+
     items: dict[str, str] = {}
     for p in paths:
         try:

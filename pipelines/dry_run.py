@@ -180,10 +180,7 @@ def _preimport(shards: list[Shard]) -> None:
     except ImportError:  # pragma: no cover
         pass
     if any(s.format in ("warc", "wet") for s in shards):
-        try:
-            import curator.readers.warc  # noqa: F401
-        except ImportError:  # pragma: no cover
-            pass
+        import curator.readers.warc  # noqa: F401
 
 
 @dataclass
@@ -328,12 +325,9 @@ def _measure_annotate(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.
     n = table.num_rows
     heur = HeuristicStage(settings=cfg.heuristics.model_dump(mode="json"))
     table, m_h = _measure(lambda t=table: heur(t), memory=True)
-    try:
-        from curator.dedup.exact import TextHashStage
+    from curator.dedup.exact import TextHashStage
 
-        table, m_t = _measure(lambda t=table: TextHashStage()(t))
-    except ImportError:  # pragma: no cover
-        m_t = _Measure()
+    table, m_t = _measure(lambda t=table: TextHashStage()(t))
     scorer = ScorePassingStage(model=cfg.classifier.model)
     rss0 = _rss()
     _, m_load = _measure(scorer.setup)
@@ -496,10 +490,7 @@ def estimate_build(
             fn = _MEASURES.get(name)
             if fn is None:
                 continue
-            try:
-                current, measured[name] = fn(current, cfg, tmp)
-            except ImportError:  # pragma: no cover - a step whose module is absent: pass-through estimate
-                continue
+            current, measured[name] = fn(current, cfg, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
