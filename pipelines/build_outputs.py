@@ -3,7 +3,7 @@
 Shared by the build report (:mod:`pipelines.report`), ``curator inspect`` and the inspection
 notebook, so all three show the same numbers. Everything is plain ``pyarrow``; tables are small
 column projections read straight from ``OUT/phase1``, ``OUT/phase2``, ``OUT/rejected/<stage>``,
-``OUT/quarantine`` and ``OUT/_work/annotated`` (every ingested document, with its heuristic flags
+``OUT/quarantine`` and ``OUT/_work/annotate`` (every ingested document, with its heuristic flags
 and score, kept or not).
 """
 
@@ -25,8 +25,9 @@ from curator.writers import parquet_files
 OVERVIEW_COLUMNS = [S.ID, S.N_CHARS, S.N_WORDS, S.EDU_SCORE, S.EDU_INT_SCORE]
 SAMPLE_COLUMNS = [S.ID, S.URL, S.TEXT, S.N_WORDS, S.EDU_SCORE, S.EDU_INT_SCORE]
 DROP_COLUMNS = [S.DROP_STAGE, S.DROP_REASON, S.KEPT_ID]
-# Build step name -> its ``drop_stage`` / ``OUT/rejected/<dir>`` where they differ.
-REJECTED_DIRS = {"heuristic_filter": "heuristics", "thresholds": "threshold"}
+# Builds made before steps had one name wrote these ``drop_stage`` / ``rejected/`` names; ``dropped_by`` accepts
+# either spelling and finds the rows of old and new builds alike.
+_FORMER_NAMES = {"heuristics": "heuristic_filter", "threshold": "thresholds", "language": "language_filter"}
 
 
 def load_manifest(out: str | Path) -> dict:
@@ -78,8 +79,9 @@ def dropped(out: str | Path, columns: list[str] | None = None, stage: str | None
 
 
 def annotated(out: str | Path, columns: list[str] | None = None) -> pa.Table:
-    """Every ingested document with its heuristic flags and score (``OUT/_work/annotated``)."""
-    return read_dir(Path(out) / "_work" / "annotated", columns)
+    """Every ingested document with its heuristic flags and score (``OUT/_work/annotate``)."""
+    work = Path(out) / "_work"
+    return read_dir(work / "annotate" if (work / "annotate").exists() else work / "annotated", columns)
 
 
 def synthetic(out: str | Path, columns: list[str] | None = None) -> pa.Table:
@@ -147,11 +149,13 @@ def bucket_samples(out: str | Path, bucket: int, n: int = 5, seed: int = 0) -> p
 
 
 def dropped_by(out: str | Path, rule: str, n: int = 5, seed: int = 0) -> pa.Table:
-    """Random documents dropped by ``rule``: a drop reason (``too_few_words``) or a stage (``fuzzy_dedup``,
-    ``heuristic_filter``/``heuristics``, ``thresholds``/``threshold``)."""
+    """Random documents dropped by ``rule``: a drop reason (``too_few_words``) or a step name (``fuzzy_dedup``,
+    ``heuristic_filter``, ``language_filter``, ``thresholds``; the former ``heuristics``, ``language`` and
+    ``threshold`` work too)."""
     d = dropped(out, SAMPLE_COLUMNS)
-    stage = REJECTED_DIRS.get(rule, rule)
-    hit = pc.or_(pc.equal(d.column(S.DROP_REASON), rule), pc.equal(d.column(S.DROP_STAGE), stage))
+    names = {rule, _FORMER_NAMES.get(rule, rule)} | {old for old, new in _FORMER_NAMES.items() if new == rule}
+    stage_hit = pc.is_in(d.column(S.DROP_STAGE), pa.array(sorted(names), pa.string()))
+    hit = pc.or_(pc.equal(d.column(S.DROP_REASON), rule), stage_hit)
     return sample(d.filter(pc.fill_null(hit, False)), n, seed)
 
 

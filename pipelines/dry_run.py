@@ -40,26 +40,8 @@ from curator import schema as S
 from curator.readers import Shard, expand_inputs, read_shard
 from curator.settings import BuildConfig
 
-# Ray's fixed cost per step on an uncontended 2-CPU machine (seconds): starting the step's tasks
-# (and the worker processes they need: row-routing tasks take 1/4 CPU, so up to 4 workers per CPU),
-# loading models per worker, reading/writing/committing the step's Parquet. Calibrated against real
-# builds of 0.6k-23k documents (see tests/pipelines/test_dry_run.py).
-STEP_OVERHEAD_S = {
-    "ingest": 1.2,
-    "annotate": 0.5,  # one Ray task per ingest part (classifier.execution: files)
-    "heuristic_filter": 1.0,  # row routing: plain Ray tasks per file
-    "url_filter": 0.8,
-    "language_filter": 1.5,  # the language model loads in every worker
-    "exact_dedup": 0.1,  # inputs <= ray.small_input_rows run in the driver
-    "fuzzy_dedup": 0.1,
-    "decontam": 0.1,
-    "thresholds": 0.1,
-    "synthesis": 5.0,
-    "write_phases": 0.2,
-}
-# Steps that run in the driver on inputs <= ray.small_input_rows and as Ray Data jobs above it
-# (one execution: planning, object-store copies, a write; seconds on 2 CPUs).
-DRIVER_STEPS = ("exact_dedup", "fuzzy_dedup", "decontam", "write_phases")
+# Per-step fixed costs on Ray (``overhead_s``) and whether a step runs in the driver on small inputs
+# (``in_driver_when_small``) are declared by the steps (:data:`pipelines.build.STEPS`); these are the shared ones.
 RAY_DATA_OVERHEAD_S = 5.0
 LOCAL_STEP_OVERHEAD_S = 0.3  # ray.executor: local (reading and committing Parquet in this process)
 RAY_START_S = 6.0  # ray.init on a local machine, uncontended
@@ -317,119 +299,53 @@ def _split_and_write(table: pa.Table, keep, cfg: BuildConfig, tmp: Path) -> tupl
     return kept, w1 + w2
 
 
-def _measure_annotate(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.Table, dict]:
-    """Heuristics + text hash + scoring of documents that passed (the model load is a fixed cost)."""
-    from curator.heuristics import HeuristicStage
-    from pipelines.stages import ScorePassingStage
-
+def measure_row_step(step, table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.Table, dict]:
+    """A row step on the sample: each stage's set-up and first call are fixed costs (the model size is the
+    resident memory set-up added), its run and the write of its output scale with documents; then the filter."""
+    stages, flt = step.instances(cfg)
     n = table.num_rows
-    heur = HeuristicStage(settings=cfg.heuristics.model_dump(mode="json"))
-    table, m_h = _measure(lambda t=table: heur(t), memory=True)
-    from curator.dedup.exact import TextHashStage
-
-    table, m_t = _measure(lambda t=table: TextHashStage()(t))
-    scorer = ScorePassingStage(model=cfg.classifier.model)
-    rss0 = _rss()
-    _, m_load = _measure(scorer.setup)
-    model_bytes = max(0, _rss() - rss0)
-    scorer._ready = True
-    _, m_warm = _measure(lambda t=table: scorer(t.slice(0, 8)))  # first predictions pay one-off costs
-    table, m_s = _measure(lambda t=table: scorer(t), memory=True)
-    w, _ = _write_cost(table, cfg, tmp)
-    return table, {
-        "in": n, "out": n, "seconds": m_h.wall + m_t.wall + m_s.wall + w, "fixed": m_load.wall + m_warm.wall,
-        "py_peak": max(m_h.py_peak, m_s.py_peak), "model_bytes": model_bytes, "batch": cfg.classifier.batch_size,
-    }
-
-
-def _measure_heuristic_filter(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.Table, dict]:
-    keep = pc.equal(pc.list_value_length(table.column(S.HEURISTIC_FLAGS)), 0)
-    (kept, _), m = _measure(lambda: _split_and_write(table, keep, cfg, tmp))
-    return kept, {"in": table.num_rows, "out": kept.num_rows, "seconds": m.wall}
-
-
-def _measure_url_filter(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.Table, dict]:
-    from curator.urlfilter import load_blocklist, url_keep
-
-    blocklist, m_load = _measure(lambda: load_blocklist(cfg.url_filter))
-    (kept, _), m = _measure(lambda: _split_and_write(table, url_keep(table, blocklist), cfg, tmp))
-    return kept, {"in": table.num_rows, "out": kept.num_rows, "seconds": m.wall, "fixed": m_load.wall}
+    seconds = fixed = 0.0
+    py_peak = model_bytes = 0
+    batch = 0
+    for stage in stages:
+        rss0 = _rss()
+        _, m_load = _measure(stage.ensure_setup)
+        model_bytes += max(0, _rss() - rss0)
+        _, m_warm = _measure(lambda t=table, st=stage: st(t.slice(0, 8)))  # first calls pay one-off costs
+        table, m = _measure(lambda t=table, st=stage: st(t), memory=True)
+        seconds += m.wall
+        fixed += m_load.wall + m_warm.wall
+        py_peak = max(py_peak, m.py_peak)
+        batch = max(batch, stage.resources.batch_size)
+    if stages:
+        w, _ = _write_cost(table, cfg, tmp)
+        seconds += w
+    if flt is not None:
+        _, m_load = _measure(flt.ensure_setup)
+        fixed += m_load.wall
+        (table, _), m = _measure(lambda t=table: _split_and_write(t, flt.keep(t), cfg, tmp))
+        seconds += m.wall
+    out = {"in": n, "out": table.num_rows, "seconds": seconds, "fixed": fixed, "py_peak": py_peak, "model_bytes": model_bytes}
+    if batch:
+        out["batch"] = batch
+    return table, out
 
 
-def _measure_language_filter(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.Table, dict]:
-    from curator.langid import LanguageIdStage, language_keep
-
-    stage = LanguageIdStage(settings=cfg.language.model_dump(mode="json"))
-    _, m_load = _measure(stage.setup)
-    stage._ready = True
-    _, m_warm = _measure(lambda t=table: stage(t.slice(0, 8)))
-    annotated, m_a = _measure(lambda t=table: stage(t), memory=True)
-    w, _ = _write_cost(annotated, cfg, tmp)
-    (kept, _), m = _measure(lambda: _split_and_write(annotated, language_keep(annotated, cfg.language), cfg, tmp))
-    return kept, {"in": table.num_rows, "out": kept.num_rows, "seconds": m_a.wall + w + m.wall, "fixed": m_load.wall + m_warm.wall, "py_peak": m_a.py_peak}
-
-
-def _measure_exact_dedup(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.Table, dict]:
-    from curator.dedup.exact import exact_dedup
-
-    _, m_warm = _measure(lambda: exact_dedup(table.slice(0, 8)))
-    (kept, _r, _st), m = _measure(lambda: exact_dedup(table), memory=True)
+def measure_corpus_step(step, table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.Table, dict]:
+    """A corpus step's operation on the sample (first call on 8 rows as the fixed cost), plus its write."""
+    settings = step.settings(cfg)
+    _, m_warm = _measure(lambda: step.op(table.slice(0, 8), settings, tmp / f"{step.name}-warm"))
+    (kept, _r, _st), m = _measure(lambda: step.op(table, settings, tmp / step.name), memory=True)
     w, _ = _write_cost(kept, cfg, tmp)
-    # id, hash, score and length of every document are shuffled and held per partition
-    return kept, {"in": table.num_rows, "out": kept.num_rows, "seconds": m.wall + w, "fixed": m_warm.wall, "py_peak": m.py_peak, "state_per_doc": 64}
-
-
-def _measure_fuzzy_dedup(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.Table, dict]:
-    from curator.dedup.fuzzy import fuzzy_dedup_table, lsh_params
-
-    fz = cfg.dedup.fuzzy
-    _, m_warm = _measure(lambda: fuzzy_dedup_table(table.slice(0, 8), fz))
-    (kept, _r, _st), m = _measure(lambda: fuzzy_dedup_table(table, fz), memory=True)
-    w, _ = _write_cost(kept, cfg, tmp)
-    bands, _rows = lsh_params(fz)
-    state = 4 * fz.num_perm + 16 * bands + 64  # signatures + band keys + id per document
-    return kept, {"in": table.num_rows, "out": kept.num_rows, "seconds": m.wall + w, "fixed": m_warm.wall, "py_peak": m.py_peak, "state_per_doc": state}
-
-
-def _measure_decontam(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.Table, dict]:
-    from curator.decontam import decontaminate, load_benchmarks
-
-    dc = cfg.decontam
-    index, m_idx = _measure(lambda: load_benchmarks(dc.benchmarks, dc.ngram, dc.fields, dc.index_cache))
-    (kept, _r, _st), m = _measure(lambda: decontaminate(table, dc, index=index), memory=True)
-    w, _ = _write_cost(kept, cfg, tmp)
-    index_bytes = int(index.hashes.nbytes + index.items.nbytes + index.positions.nbytes + sum(len(t) for t in index.texts))
-    return kept, {"in": table.num_rows, "out": kept.num_rows, "seconds": m.wall + w, "fixed": m_idx.wall, "py_peak": m.py_peak, "model_bytes": index_bytes}
-
-
-def _measure_thresholds(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.Table, dict]:
-    keep = pc.fill_null(pc.greater_equal(table.column(S.EDU_SCORE), cfg.thresholds.phase1_min_score), False)
-    (kept, _), m = _measure(lambda: _split_and_write(table, keep, cfg, tmp))
-    return kept, {"in": table.num_rows, "out": kept.num_rows, "seconds": m.wall}
-
-
-def _measure_write_phases(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.Table, dict]:
-    phase2 = table.filter(pc.fill_null(pc.greater_equal(table.column(S.EDU_SCORE), cfg.thresholds.phase2_min_score), False))
-    w1, _ = _write_cost(table, cfg, tmp)
-    w2, _ = _write_cost(phase2, cfg, tmp)
-    return table, {"in": table.num_rows, "out": table.num_rows, "seconds": w1 + w2, "phase2": phase2.num_rows}
-
-
-_MEASURES: dict[str, Callable[[pa.Table, BuildConfig, Path], tuple[pa.Table, dict]]] = {
-    "annotate": _measure_annotate,
-    "heuristic_filter": _measure_heuristic_filter,
-    "url_filter": _measure_url_filter,
-    "language_filter": _measure_language_filter,
-    "exact_dedup": _measure_exact_dedup,
-    "fuzzy_dedup": _measure_fuzzy_dedup,
-    "decontam": _measure_decontam,
-    "thresholds": _measure_thresholds,
-    "write_phases": _measure_write_phases,
-}
+    return kept, {"in": table.num_rows, "out": kept.num_rows, "seconds": m.wall + w, "fixed": m_warm.wall, "py_peak": m.py_peak}
 
 
 def estimate_build(
-    cfg: BuildConfig, sample_docs: int = DEFAULT_SAMPLE_DOCS, max_shards: int = DEFAULT_MAX_SHARDS, sample_bytes: int = DEFAULT_SAMPLE_BYTES
+    cfg: BuildConfig,
+    sample_docs: int = DEFAULT_SAMPLE_DOCS,
+    max_shards: int = DEFAULT_MAX_SHARDS,
+    sample_bytes: int = DEFAULT_SAMPLE_BYTES,
+    steps: list | None = None,
 ) -> BuildEstimate:
     """Sample the input of ``cfg``, run its stages on the sample in-process and extrapolate (see the module docstring).
 
@@ -438,6 +354,7 @@ def estimate_build(
         ModelError: the classifier cannot be loaded.
     """
     from pipelines.build import STEPS
+    from pipelines.steps.ingest import ingest
 
     wall0, cpu0 = time.perf_counter(), time.process_time()
     shards = expand_inputs(cfg.input.paths, cfg.input.format)
@@ -481,16 +398,15 @@ def estimate_build(
     avg_doc_bytes = sample_docs_t.nbytes / n_sample
     cpus = _cpus(cfg)
 
-    steps_enabled = [s.name for s in STEPS if s.enabled(cfg)]
+    steps_enabled = [s for s in (STEPS if steps is None else steps) if s.enabled(cfg)]
     measured: dict[str, dict] = {}
     tmp = Path(tempfile.mkdtemp(prefix="curator-dry-run-"))
     try:
         current = sample_docs_t
-        for name in steps_enabled:
-            fn = _MEASURES.get(name)
-            if fn is None:
-                continue
-            current, measured[name] = fn(current, cfg, tmp)
+        for step in steps_enabled:
+            result = step.measure(current, cfg, tmp)
+            if result is not None:
+                current, measured[step.name] = result
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -504,10 +420,11 @@ def estimate_build(
     local = getattr(cfg.ray, "executor", "ray") == "local"
     if local:  # the same stages in this process: no Ray start, no per-step scheduling, one CPU
         est.ray_start_seconds, cpus, est.cpus = 0.0, 1.0, 1.0
-    overhead = {k: (LOCAL_STEP_OVERHEAD_S if local else v) * contention for k, v in STEP_OVERHEAD_S.items()}
+    overhead = {s.name: (LOCAL_STEP_OVERHEAD_S if local else s.overhead_s) * contention for s in steps_enabled}
     prev_out = docs_total
-    for name in steps_enabled:
-        if name == "ingest":
+    for step in steps_enabled:
+        name = step.name
+        if step.fn is ingest:
             parallel = 1.0 if local else max(1.0, min(cpus, len(shards)))
             secs = overhead[name] + read_s * records_i / max(1, sampled_records) / parallel
             batch_bytes = avg_doc_bytes * min(docs_total, cfg.input.rows_per_part)
@@ -515,29 +432,29 @@ def estimate_build(
                                           int(WORKER_BASE_BYTES + 3 * batch_bytes) * int(parallel),
                                           per_doc_ms=1000 * read_s / max(1, sampled_records), note="records in; documents out"))
             continue
-        if name == "synthesis":
+        if name == "synthesis":  # teacher-bound
             n = cfg.synthesis.num_samples
             est.steps.append(StepEstimate(name, n, n, 0, None, 0, note="teacher-bound: depends on the teacher's throughput"))
             continue
         m = measured.get(name)
         if m is None:  # a step the dry run does not sample: documents pass through, fixed cost only
-            secs = overhead.get(name, 5.0 * contention)
+            secs = overhead[name]
             est.steps.append(StepEstimate(name, int(round(prev_out)), int(round(prev_out)), int(avg_doc_bytes * prev_out), secs,
                                           WORKER_BASE_BYTES * max(1, int(cpus)), note="not sampled: documents assumed kept"))
             continue
         d_in, d_out = m["in"] * scale, m["out"] * scale
         prev_out = d_out
         per_doc = m["seconds"] / max(1, m["in"])
-        in_driver = local or (name in DRIVER_STEPS and d_in <= cfg.ray.small_input_rows)
-        fixed = overhead.get(name, 5.0 * contention)
-        if name in DRIVER_STEPS and not in_driver:
+        in_driver = local or (step.in_driver_when_small and d_in <= cfg.ray.small_input_rows)
+        fixed = overhead[name]
+        if step.in_driver_when_small and not in_driver:
             fixed = RAY_DATA_OVERHEAD_S * contention
         secs = fixed + m.get("fixed", 0.0) + per_doc * d_in / (1.0 if in_driver else max(1.0, cpus))
         batch_rows = min(d_in, m.get("batch", 4096))
         worker = WORKER_BASE_BYTES + m.get("model_bytes", 0) + 3 * avg_doc_bytes * batch_rows + m.get("py_peak", 0) * batch_rows / max(1, m["in"])
         peak = worker * max(1, int(cpus)) + m.get("state_per_doc", 0) * d_in
         note = "documents in; sample dedup rate (a lower bound)" if "dedup" in name else ""
-        if name == "write_phases":
+        if "phase2" in m:
             note = f"phase1 {int(round(d_out)):,}, phase2 {int(round(m['phase2'] * scale)):,} (web)"
         est.steps.append(StepEstimate(name, int(round(d_in)), int(round(d_out)), int(avg_doc_bytes * d_in), secs, int(peak), per_doc_ms=1000 * per_doc, note=note))
     return est

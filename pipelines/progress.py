@@ -22,16 +22,19 @@ class StepProgress:
 
     Args:
         config: the build config (decides which steps run).
+        steps: the build's step list (default :data:`pipelines.build.STEPS`).
         inner: also called with every log line (e.g. ``print``); ``None`` keeps only the bar.
         enabled: ``False`` shows no bar (lines still reach ``inner``).
     """
 
-    def __init__(self, config: BuildConfig, inner: Callable[[str], None] | None = None, enabled: bool = True) -> None:
+    def __init__(
+        self, config: BuildConfig, inner: Callable[[str], None] | None = None, enabled: bool = True, steps: list | None = None
+    ) -> None:
         from tqdm.auto import tqdm
 
         from pipelines.build import STEPS
 
-        self.steps = [s.name for s in STEPS if s.enabled(config)]
+        self.steps = [s.name for s in (STEPS if steps is None else steps) if s.enabled(config)]
         self.inner = inner
         self.bar = tqdm(total=len(self.steps), desc="build steps", unit="step", disable=not enabled)
 

@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from classifiers.scoring import ScoreStage
-from curator.stage import Resources, apply_stage
+from curator.stage import STAGE_CPUS, Resources, apply_stage
 
 SCORED_DIR = "scored"
 QUARANTINE_DIR = "quarantine"
@@ -75,13 +75,16 @@ def run_score(
     scored = out / SCORED_DIR
     qdir = out / QUARANTINE_DIR
     if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=False)
+        from curator.settings import RaySettings
+        from pipelines.runtime import init_ray
+
+        init_ray(RaySettings())
     ds = ray.data.from_items([{"path": s.path, "format": s.format} for s in shards], override_num_blocks=max(1, len(shards)))
     ds = ds.map_batches(
         _read_shard_rows,
         batch_size=1,
         batch_format="pyarrow",
-        num_cpus=0.5,
+        num_cpus=STAGE_CPUS,
         fn_kwargs={"settings_json": settings.model_dump_json(), "quarantine_dir": str(qdir)},
     )
     ds = score_dataset(ds, model, scoring_resources(num_actors, batch_size))

@@ -2,13 +2,11 @@
 
 * :class:`ScorePassingStage` scores only documents that passed the heuristics (the rest
   keep a null score), so no classifier time is spent on documents already dropped.
-* :func:`split_table` separates kept and dropped rows and labels the dropped ones with
-  their stage and reason, for the ``OUT/rejected/<stage>/`` side outputs.
+* :func:`split_table` (from :mod:`curator.stage`) separates kept and dropped rows and labels the
+  dropped ones with their step and reason, for the ``OUT/rejected/<step>/`` side outputs.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -17,6 +15,8 @@ import pyarrow.compute as pc
 from classifiers.base import scores_to_int
 from curator import schema as S
 from classifiers.scoring import ScoreStage
+from curator.stage import split_table
+from pipelines.steps.filters import HeuristicFilter, passed_heuristics
 
 
 class ScorePassingStage(ScoreStage):
@@ -26,7 +26,7 @@ class ScorePassingStage(ScoreStage):
     input_columns = (S.TEXT, S.HEURISTIC_FLAGS)
 
     def process(self, batch: pa.Table) -> pa.Table:
-        passing = pc.equal(pc.list_value_length(batch.column(S.HEURISTIC_FLAGS)), 0).to_numpy(zero_copy_only=False)
+        passing = passed_heuristics(batch).to_numpy(zero_copy_only=False)
         idx = np.flatnonzero(passing)
         scores = np.full(batch.num_rows, np.nan, dtype=np.float32)
         if len(idx):
@@ -50,18 +50,9 @@ class ScorePassingStage(ScoreStage):
         )
 
 
-def split_table(table: pa.Table, keep: pa.Array, stage: str, reason: Callable[[pa.Table], pa.Array] | str) -> tuple[pa.Table, pa.Table]:
-    """Return (kept rows, dropped rows labelled with ``drop_stage``/``drop_reason``)."""
-    kept = table.filter(keep)
-    dropped = table.filter(pc.invert(keep))
-    reasons = reason(dropped) if callable(reason) else pa.repeat(pa.scalar(reason, pa.string()), dropped.num_rows)
-    dropped = S.conform(dropped, S.DOC_SCHEMA)
-    dropped = dropped.append_column(S.DROP_STAGE, pa.repeat(pa.scalar(stage, pa.string()), dropped.num_rows))
-    dropped = dropped.append_column(S.DROP_REASON, reasons).append_column(S.KEPT_ID, pa.nulls(dropped.num_rows, pa.string()))
-    return kept, dropped
-
-
 def first_flag(table: pa.Table) -> pa.Array:
     """The first failing heuristic rule of each row (its drop reason)."""
-    flags = table.column(S.HEURISTIC_FLAGS)
-    return pc.list_element(flags, 0) if table.num_rows else pa.array([], pa.string())
+    return HeuristicFilter().reason(table)
+
+
+__all__ = ["ScorePassingStage", "first_flag", "split_table"]

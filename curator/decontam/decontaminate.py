@@ -52,12 +52,16 @@ def _stats(n_in: int, matches: list[str], action: str, seconds: float) -> dict:
     }
 
 
-def decontaminate(ds, settings: DecontamSettings, index=None):
+def decontaminate(ds, settings: DecontamSettings, work_dir=None, index=None):
     """Flag documents overlapping the benchmarks in ``settings`` and remove or tag them.
+
+    The corpus-operation signature ``(data, settings, work_dir) -> (kept, removed, stats)`` shared with
+    :func:`curator.dedup.exact.exact_dedup` and :func:`curator.dedup.fuzzy_dedup`.
 
     Args:
         ds: a Ray dataset or a ``pyarrow.Table`` with ``text``.
         settings: the ``decontam`` section.
+        work_dir: unused (the index is cached by ``settings.index_cache``); part of the shared signature.
         index: optional prebuilt :class:`~curator.decontam.index.NgramIndex` (shipped to the actors).
 
     Returns:

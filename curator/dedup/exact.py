@@ -64,13 +64,17 @@ def _stats(n_in: int, cluster_map: pa.Table, seconds: float) -> dict:
     return {"stage": STAGE, "in": n_in, "out": n_in - dropped, "dropped": dropped, "duplicate_groups": groups, "seconds": round(seconds, 3)}
 
 
-def exact_dedup(ds, work_dir: str | Path | None = None, batch_size: int = 4096):
+def exact_dedup(ds, settings=None, work_dir: str | Path | None = None, batch_size: int = 4096):
     """Remove exact duplicates (same normalized text), keeping one document per group.
+
+    The corpus-operation signature ``(data, settings, work_dir) -> (kept, removed, stats)`` shared with
+    :func:`curator.dedup.fuzzy_dedup` and :func:`curator.decontam.decontaminate`.
 
     Args:
         ds: a Ray dataset (ideally materialized or read from Parquet: it is read twice) or a
             ``pyarrow.Table`` with ``id`` and ``text`` (and optionally ``text_hash``, ``edu_score``,
             ``n_chars``).
+        settings: the ``dedup`` section (exact dedup has no parameters of its own; ignored).
         work_dir: where the cluster map is written (``work_dir/exact_dedup/``); required for Ray.
         batch_size: rows per batch.
 

@@ -126,7 +126,7 @@ def test_build_from_warc_and_wet_end_to_end(ray_local, tmp_path):
     for r in rows:
         assert r[S.LANGUAGE] == "en" and r[S.LANGUAGE_SCORE] >= 0.5
         assert r[S.RECORD_ID].startswith("urn:uuid:") and r[S.CRAWL_DATE] in ("2024-04-25", "2019-07-15")
-    rejected = pq.read_table(tmp_path / "out" / "rejected" / "language").to_pylist()
+    rejected = pq.read_table(tmp_path / "out" / "rejected" / "language_filter").to_pylist()
     assert [(r[S.URL], r[S.DROP_REASON], r[S.LANGUAGE]) for r in rejected] == [("https://schule.example/", "lang:de", "de")]
     assert json.loads((tmp_path / "out" / "manifest.json").read_text())["config"]["language"]["languages"] == ["en"]
 

@@ -43,11 +43,9 @@ def test_outputs_and_manifest_add_up(demo_build):
     assert stages["ingest"]["dropped"] == m["quarantine"]["total"] == m["outputs"]["quarantine"]["rows"]
     # real web text plus the planted documents: every filtering step removes something (the URL filter
     # may not: the sample's real URLs are on no blocklist), and each drop is inspectable in rejected/<stage>
-    steps = {"heuristic_filter": "heuristics", "language_filter": "language", "exact_dedup": "exact_dedup",
-             "fuzzy_dedup": "fuzzy_dedup", "decontam": "decontam", "thresholds": "threshold"}
-    for step, rejected in steps.items():
+    for step in ("heuristic_filter", "language_filter", "exact_dedup", "fuzzy_dedup", "decontam", "thresholds"):
         assert stages[step]["dropped"] > 0, step
-        assert m["outputs"]["rejected"][rejected]["rows"] == stages[step]["dropped"], step
+        assert m["outputs"]["rejected"][step]["rows"] == stages[step]["dropped"], step
     assert set(stages["exact_dedup"]["reasons"]) == {"exact_duplicate"}
     assert all(r.startswith("lang:") or r == "low_language_score" for r in stages["language_filter"]["reasons"])
     # phase1 equals the thresholds' kept rows; phase2 is a stricter subset (small on raw web text, and it

@@ -93,10 +93,10 @@ def test_inspect_samples_by_bucket_reason_and_text(demo_build):
     assert 1 <= len(shown) <= 3
     assert _inspect(str(demo_build), "--bucket", str(bucket), "--n", "3").output == result.output  # seeded
 
-    too_few = B.dropped(demo_build, [S.ID], stage="heuristics")
+    too_few = B.dropped(demo_build, [S.ID], stage="heuristic_filter")
     too_few = set(too_few.filter(pc.equal(too_few.column(S.DROP_REASON), "too_few_words")).column(S.ID).to_pylist())
     result = _inspect(str(demo_build), "--dropped-by", "too_few_words", "--n", "2")
-    assert result.exit_code == 0 and "heuristics: too_few_words" in result.output
+    assert result.exit_code == 0 and "heuristic_filter: too_few_words" in result.output
     assert 1 <= sum(i in result.output for i in too_few) <= 2
 
     result = _inspect(str(demo_build), "--dropped-by", "exact_duplicate", "--n", "2")

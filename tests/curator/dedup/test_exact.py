@@ -50,7 +50,7 @@ def test_exact_dedup_ray(ray_local, tmp_path):
 
     t = _table()
     ds = ray.data.from_arrow([t.slice(0, 3), t.slice(3)])
-    kept, removed, stats = exact_dedup(ds, tmp_path)
+    kept, removed, stats = exact_dedup(ds, work_dir=tmp_path)
     k = pa.concat_tables([t for t in ray.get(kept.to_arrow_refs()) if t.num_rows])
     r = pa.concat_tables([t for t in ray.get(removed.to_arrow_refs()) if t.num_rows])
     assert sorted(k.column(S.ID).to_pylist()) == ["b", "c", "f"]
