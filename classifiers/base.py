@@ -22,12 +22,12 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from classifiers.levels import MAX_SCORE, MIN_SCORE, N_CLASSES, scores_to_int
 from curator.exceptions import ModelError
 
+__all__ = ["CARD_FILE", "EduClassifier", "MAX_SCORE", "MIN_SCORE", "ModelCard", "N_CLASSES", "scores_to_int", "sha256_file"]
+
 CARD_FILE = "model_card.json"
-MIN_SCORE = 0.0
-MAX_SCORE = 5.0
-N_CLASSES = 6  # integer educational levels 0..5
 
 
 class ModelCard(BaseModel):
@@ -94,17 +94,6 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def scores_to_int(scores: np.ndarray) -> np.ndarray:
-    """Integer levels 0..5 (int8) of float scores: half rounds up (2.5 is level 3), then clipped.
-
-    FineWeb-Edu's convention: ``int_score = round(score)``, so "level >= 3" is ``score >= 2.5``. Half
-    rounds up (not to even) so that a calibrated score exactly at a knot (``k - 0.5``, see
-    :mod:`classifiers.calibration`) is level ``k``.
-    """
-    s = np.asarray(scores, dtype=np.float64)
-    return np.clip(np.floor(s + 0.5), MIN_SCORE, MAX_SCORE).astype(np.int8)
 
 
 class EduClassifier(ABC):

@@ -101,7 +101,7 @@ def length_baseline_metrics(
     Extra keys: ``length_threshold_chars`` (the macro-F1-maximizing cut), ``decision`` (in words),
     ``levels`` (how integer levels were assigned).
     """
-    from classifiers.evaluation import metrics_from_levels
+    from classifiers.metrics import metrics_from_levels
 
     t = np.asarray(y_true, dtype=np.float64)
     s = np.asarray(lengths, dtype=np.float64)

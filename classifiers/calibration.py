@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from classifiers.base import MAX_SCORE, MIN_SCORE
+from classifiers.levels import MAX_SCORE, MIN_SCORE
 
 LEVELS = (1, 2, 3, 4, 5)
 MIN_COUNT = 5  # a level's threshold is fitted only with this many validation documents on each side

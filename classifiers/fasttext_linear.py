@@ -71,7 +71,7 @@ def fit_linear_model(
     from sklearn.linear_model import Ridge
 
     from classifiers.base import ModelCard
-    from classifiers.fasttext_model import LABEL_PREFIX, _train_in_child
+    from classifiers.fasttext_child import LABEL_PREFIX, _train_in_child
 
     dict_hp = {"dim": 2, "epoch": 1, "lr": 0.0, "minCount": int(hp["minCount"]), "wordNgrams": 1, "bucket": 0, "minn": 0, "maxn": 0, "thread": 1, "seed": int(hp["seed"]), "loss": "softmax"}
     out = tmp / "dictionary.bin"

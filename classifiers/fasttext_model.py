@@ -32,9 +32,6 @@ or collapsed.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import tempfile
 from collections.abc import Sequence
 from itertools import chain
@@ -44,9 +41,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from classifiers.base import MAX_SCORE, MIN_SCORE, EduClassifier, ModelCard
+from classifiers.fasttext_child import LABEL_PREFIX, _train_in_child
 from curator.exceptions import ModelError
-
-LABEL_PREFIX = "__label__"
 
 DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "objective": "regression",  # or "softmax" (fastText's own training)
@@ -350,40 +346,4 @@ def collapse_reason(proba: np.ndarray, levels: np.ndarray) -> str | None:
     if accuracy <= majority + 1e-9 and not corr >= 0.2:
         top = int(np.bincount(pred, minlength=6).argmax())
         return f"collapsed: mostly one predicted level ({top}) on its training texts, accuracy {accuracy:.2f}, correlation {corr:.2f}"
-    return None
-
-
-# The child: import fastText only, train, optionally quantize, save. Exit 3 means NaN.
-_CHILD = """
-import json, sys
-import fasttext
-fasttext.FastText.eprint = lambda *a, **k: None
-job = json.loads(sys.argv[1])
-try:
-    model = fasttext.train_supervised(input=job["input"], verbose=0, **job["hp"])
-    if job["quantize"] is not None:
-        q = dict(job["quantize"])
-        if q.get("retrain"):
-            q["input"] = job["input"]
-        model.quantize(**q)
-    model.save_model(job["out"])
-except RuntimeError as exc:
-    sys.stderr.write(str(exc))
-    sys.exit(3 if "NaN" in str(exc) else 2)
-"""
-
-
-def _train_in_child(train_path: Path, out: Path, hp: dict[str, Any], quantize: dict[str, Any] | None) -> str | None:
-    """Train in a fresh interpreter; ``None`` on success, else why the attempt failed.
-
-    Raises:
-        ModelError: the child failed for a reason retrying cannot fix (bad option, crash).
-    """
-    job = {"input": str(train_path), "out": str(out), "hp": hp, "quantize": quantize}
-    proc = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(job)], capture_output=True, text=True, check=False)
-    if proc.returncode == 3:
-        return f"NaN at lr={hp['lr']:g} seed={hp['seed']}"
-    if proc.returncode != 0 or not out.is_file():
-        tail = (proc.stderr or "").strip().splitlines()[-3:]
-        raise ModelError(f"fastText training failed (exit {proc.returncode}): {' | '.join(tail) or 'no message'}; check the hyper-parameters.")
     return None

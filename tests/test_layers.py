@@ -33,14 +33,7 @@ ALLOWED_MODULE_CYCLE_PREFIXES: tuple[str, ...] = ("pipelines.",)
 ALLOWED_DEFERRED_CYCLE_PREFIXES: tuple[str, ...] = (
     "pipelines.",  # build.py <-> web_steps / synthesis / tokens / dry_run: removed by the split (items 1-2)
 )
-ALLOWED_DEFERRED_CYCLES: tuple[frozenset[str], ...] = (
-    # base.ModelCard builds a Calibration; calibration takes MIN/MAX_SCORE from base
-    frozenset({"classifiers.base", "classifiers.calibration"}),
-    # fasttext_model trains through fasttext_linear, which reuses fasttext_model's child-process trainer
-    frozenset({"classifiers.fasttext_linear", "classifiers.fasttext_model"}),
-    # training -> crossfit -> evaluation -> baselines -> evaluation; evaluation -> training.load_annotations
-    frozenset({"classifiers.baselines", "classifiers.crossfit", "classifiers.evaluation", "classifiers.training"}),
-)
+ALLOWED_DEFERRED_CYCLES: tuple[frozenset[str], ...] = ()
 
 
 def _module_name(path: Path) -> str:

@@ -8,8 +8,8 @@ from typing import Optional
 
 import typer
 
-from pipelines.cli.root import app
 from curator.exceptions import CuratorError
+from pipelines.cli.root import app
 
 
 def _fail(exc: Exception) -> None:
@@ -63,11 +63,12 @@ def eval_classifier_cmd(
     import sys
 
     from classifiers import load_classifier
-    from classifiers.evaluation import evaluate_classifier, format_summary, load_labelled
+    from classifiers.evaluation import evaluate_classifier, format_summary
+    from classifiers.training import load_annotations
 
     try:
         clf = load_classifier(model)
-        docs = load_labelled(annotations, text_field, label_field, reference_label_field)
+        docs = load_annotations(annotations, text_field, label_field, reference_label_field)
     except (CuratorError, FileNotFoundError) as exc:
         _fail(exc)
     if docs.n_rejected:

@@ -16,10 +16,10 @@ from classifiers.evaluation import (
     evaluate_classifier,
     evaluate_scores,
     format_summary,
-    load_labelled,
     teacher_agreement,
     write_report,
 )
+from classifiers.training import load_annotations
 
 
 def test_binary_f1_mse_confusion_known_values():
@@ -246,8 +246,8 @@ def test_load_labelled_keeps_rows_without_reference(tmp_path):
         {"text": "e", "teacher": "2", "human": "x"},
     ]
     f.write_text("".join(json.dumps(r) + "\n" for r in rows) + "{bad\n")
-    d = load_labelled(f, "text", "teacher", "human")
+    d = load_annotations(f, "text", "teacher", "human")
     assert d.texts == ["a b", "c", "e"] and d.labels == [3.0, 1.0, 2.0] and d.reference == [2.0, None, None]
     assert d.rejected == {"label_out_of_range": 1, "empty_text": 1, "bad_json": 1}
     assert d.reference_missing == {"missing_label": 1, "non_numeric_label": 1}
-    assert load_labelled(f, "text", "teacher").reference is None
+    assert load_annotations(f, "text", "teacher").reference is None

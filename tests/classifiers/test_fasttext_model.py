@@ -11,7 +11,6 @@ from classifiers.base import CARD_FILE, ModelCard
 from classifiers.fasttext_model import attempt_schedule, collapse_reason
 from curator.exceptions import ModelError
 
-
 SMALL = {"epoch": 25, "lr": 0.5, "dim": 16, "bucket": 20_000}
 SOFTMAX = {**SMALL, "objective": "softmax", "normalize": "none", "balance": 0.0}  # fastText's own training (retries, collapse checks, quantization)
 

@@ -155,8 +155,8 @@ def test_score_stage_and_api_use_the_calibrated_levels(skewed_data, tmp_path):
     from fastapi.testclient import TestClient
 
     from classifiers.api import ApiSettings, create_app
-    from curator.schema import EDU_INT_SCORE, EDU_SCORE, TEXT
     from classifiers.scoring import ScoreStage
+    from curator.schema import EDU_INT_SCORE, EDU_SCORE, TEXT
 
     (texts, labels), (held_texts, held_labels) = skewed_data
     clf = train_classifier(texts, labels, "fasttext")

@@ -18,8 +18,8 @@ from classifiers.api.metrics import ApiMetrics
 from classifiers.api.registry import ModelRegistry
 from classifiers.api.schemas import ErrorResponse, ScoreRequest, ScoreResponse
 from classifiers.api.settings import ApiSettings
-from curator.exceptions import DocumentError
 from classifiers.base import scores_to_int
+from curator.exceptions import DocumentError
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["score"], dependencies=[Depends(require_api_key)])

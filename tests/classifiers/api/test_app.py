@@ -7,9 +7,9 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from curator import schema
 from classifiers.api import ApiSettings
 from classifiers.api.schemas import ScoreResult
+from curator import schema
 
 
 def _assert_error(resp, status: int, code: str, limit: str | None = None, value=None) -> dict:
