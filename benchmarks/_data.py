@@ -78,7 +78,9 @@ def generate(n: int, seed: int = 0, dup_frac: float = 0.05):
     return docs(), pairs
 
 
-def write_jsonl(directory: Path, n: int, shards: int = 8, seed: int = 0, dup_frac: float = 0.05) -> tuple[list[Path], dict[str, str], list[tuple[str, str]]]:
+def write_jsonl(
+    directory: Path, n: int, shards: int = 8, seed: int = 0, dup_frac: float = 0.05
+) -> tuple[list[Path], dict[str, str], list[tuple[str, str]]]:
     """Write ``n`` documents as ``shards`` JSONL files; return (paths, id -> text of planted pairs, pairs)."""
     directory.mkdir(parents=True, exist_ok=True)
     it, pairs = generate(n, seed=seed, dup_frac=dup_frac)
@@ -115,7 +117,9 @@ def jaccard(a: str, b: str, n: int = 5) -> float:
     return len(x & y) / max(1, len(x | y))
 
 
-def dedup_outcome(dedup_in: set[str], dedup_out: set[str], texts: dict[str, str], pairs: list[tuple[str, str]], threshold: float) -> dict:
+def dedup_outcome(
+    dedup_in: set[str], dedup_out: set[str], texts: dict[str, str], pairs: list[tuple[str, str]], threshold: float
+) -> dict:
     """Precision/recall of the documents a dedup removed, on the planted pairs.
 
     Positives: planted pairs with true Jaccard >= ``threshold`` whose two documents both entered the dedup.

@@ -117,7 +117,9 @@ class BarePredict:
         return n, time.perf_counter() - t0
 
 
-async def drive(port: int, bodies: list[bytes], n_requests: int, seconds: float, bare: BarePredict, rounds: int) -> dict:
+async def drive(
+    port: int, bodies: list[bytes], n_requests: int, seconds: float, bare: BarePredict, rounds: int
+) -> dict:
     """Alternate ``rounds`` slices of bare predict and of served load (the clients idle during the
     bare slices), each about ``seconds / rounds`` long: the machine's speed drifts by tens of percent
     within minutes, and alternating short slices puts both sides under the same drift."""
@@ -138,7 +140,10 @@ async def drive(port: int, bodies: list[bytes], n_requests: int, seconds: float,
         d, e = bare.run(slice_s)
         bare_docs += d
         bare_s += e
-        per_client = [[reqs[(c + (k * per_round) + i * CLIENTS) % len(reqs)] for i in range(per_round // CLIENTS)] for c in range(CLIENTS)]
+        per_client = [
+            [reqs[(c + (k * per_round) + i * CLIENTS) % len(reqs)] for i in range(per_round // CLIENTS)]
+            for c in range(CLIENTS)
+        ]
         t0 = time.perf_counter()
         counts = await asyncio.gather(*(_client(port, r, t0 + slice_s, lat, check) for r in per_client))
         served_s += time.perf_counter() - t0
@@ -158,11 +163,28 @@ async def drive(port: int, bodies: list[bytes], n_requests: int, seconds: float,
     }
 
 
-def run_config(model: str, workers: int, executor: str, bodies, n_requests: int, seconds: float, bare: BarePredict, rounds: int) -> dict:
+def run_config(
+    model: str, workers: int, executor: str, bodies, n_requests: int, seconds: float, bare: BarePredict, rounds: int
+) -> dict:
     port = free_port()
-    cmd = [sys.executable, "-c", "from pipelines.cli import main; main()", "serve", "--model", model, "--port", str(port),
-           "--workers", str(workers), "--executor", executor, "--log-level", "warning",
-           "--max-body-bytes", str(64 * 2**20)]
+    cmd = [
+        sys.executable,
+        "-c",
+        "from pipelines.cli import main; main()",
+        "serve",
+        "--model",
+        model,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--executor",
+        executor,
+        "--log-level",
+        "warning",
+        "--max-body-bytes",
+        str(64 * 2**20),
+    ]
     env = {k: v for k, v in os.environ.items() if k not in ("EDU_CURATOR_API_KEY", "PROMETHEUS_MULTIPROC_DIR")}
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -182,8 +204,16 @@ def run_config(model: str, workers: int, executor: str, bodies, n_requests: int,
                 time.sleep(0.2)
             out = asyncio.run(drive(port, bodies, n_requests, seconds, bare, rounds))
             metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
-            calls = sum(float(l.rsplit(" ", 1)[1]) for l in metrics.splitlines() if l.startswith("edu_curator_api_model_batch_documents_count"))
-            docs = sum(float(l.rsplit(" ", 1)[1]) for l in metrics.splitlines() if l.startswith("edu_curator_api_model_batch_documents_sum"))
+            calls = sum(
+                float(l.rsplit(" ", 1)[1])
+                for l in metrics.splitlines()
+                if l.startswith("edu_curator_api_model_batch_documents_count")
+            )
+            docs = sum(
+                float(l.rsplit(" ", 1)[1])
+                for l in metrics.splitlines()
+                if l.startswith("edu_curator_api_model_batch_documents_sum")
+            )
             if calls:
                 out["mean_docs_per_model_call"] = round(docs / calls, 1)
             return {"workers": workers, "executor": executor, **out}
@@ -206,7 +236,9 @@ def main() -> None:
 
     docs = load_docs(BATCH * 64)
     batches = [docs[i : i + BATCH] for i in range(0, len(docs), BATCH)]
-    bodies = [json.dumps({"documents": [{"id": str(i), "text": t} for i, t in enumerate(b)]}).encode() for b in batches]
+    bodies = [
+        json.dumps({"documents": [{"id": str(i), "text": t} for i, t in enumerate(b)]}).encode() for b in batches
+    ]
     bare = BarePredict(args.model, batches)
     configs = []
     for spec in args.configs.split(","):
@@ -217,21 +249,25 @@ def main() -> None:
             configs.append({"workers": int(w), "executor": ex, "error": str(exc)[:500]})
     ok = [c for c in configs if "docs_per_s" in c]
     best = max(ok, key=lambda c: c["docs_per_s"]) if ok else {}
-    print(json.dumps({
-        "benchmark": "api_score",
-        "clients": CLIENTS,
-        "batch": BATCH,
-        "doc_chars": DOC_CHARS,
-        "model": args.model,
-        "cpus": os.cpu_count(),
-        "docs_per_s": best.get("docs_per_s"),
-        "p50_ms": best.get("p50_ms"),
-        "p99_ms": best.get("p99_ms"),
-        "best_config": {k: best.get(k) for k in ("workers", "executor")},
-        "bare_predict_docs_per_s": best.get("bare_predict_docs_per_s"),
-        "ratio": best.get("ratio"),
-        "configs": configs,
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "api_score",
+                "clients": CLIENTS,
+                "batch": BATCH,
+                "doc_chars": DOC_CHARS,
+                "model": args.model,
+                "cpus": os.cpu_count(),
+                "docs_per_s": best.get("docs_per_s"),
+                "p50_ms": best.get("p50_ms"),
+                "p99_ms": best.get("p99_ms"),
+                "best_config": {k: best.get(k) for k in ("workers", "executor")},
+                "bare_predict_docs_per_s": best.get("bare_predict_docs_per_s"),
+                "ratio": best.get("ratio"),
+                "configs": configs,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -46,7 +46,10 @@ def _best_rate(fn, n: int, repeats: int) -> float:
 
 
 def _row(metrics: dict, rate: float | None) -> dict:
-    r = {k: None if metrics.get(k) is None else round(float(metrics[k]), 4) for k in ("roc_auc", "spearman", "macro_f1_at_3", "precision", "recall")}
+    r = {
+        k: None if metrics.get(k) is None else round(float(metrics[k]), 4)
+        for k in ("roc_auc", "spearman", "macro_f1_at_3", "precision", "recall")
+    }
     r["docs_s"] = None if rate is None else round(rate)
     return r
 
@@ -56,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--annotations", type=Path, default=ANNOTATIONS)
     ap.add_argument("--distill", type=Path, default=DISTILL)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--skip-proxy", action="store_true", help="skip rebuilding the old proxy model (needs ../shared/data/web)")
+    ap.add_argument(
+        "--skip-proxy", action="store_true", help="skip rebuilding the old proxy model (needs ../shared/data/web)"
+    )
     args = ap.parse_args(argv)
 
     from classifiers import load_classifier, train_classifier
@@ -73,7 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     v_texts = [r["text"] for r in valid]
     v_labels = np.array([float(r["score"]) for r in valid])
     speed_texts = [t[:DOC_CHARS] for t in v_texts]
-    out: dict = {"bench": "classifier", "valid_docs": len(valid), "valid_positives_at_3": int((v_labels >= 3).sum()), "doc_chars": DOC_CHARS}
+    out: dict = {
+        "bench": "classifier",
+        "valid_docs": len(valid),
+        "valid_positives_at_3": int((v_labels >= 3).sum()),
+        "doc_chars": DOC_CHARS,
+    }
 
     def measure(clf) -> dict:
         m = compute_metrics(v_labels, clf.predict(v_texts))
@@ -85,7 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     default, _, _ = train_calibrated(
         lambda t, y, w: train_classifier(t, y, "fasttext", hyperparameters=recipe.HYPERPARAMETERS, sample_weight=w),
-        [r["text"] for r in train], [float(r["score"]) for r in train], recipe.FOLDS, 0, extra,
+        [r["text"] for r in train],
+        [float(r["score"]) for r in train],
+        recipe.FOLDS,
+        0,
+        extra,
     )
     out["default_recipe"] = {**measure(default), "train_s": round(time.perf_counter() - t0, 1)}
     lines = fasttext_lines(speed_texts, "fold")
@@ -99,11 +113,16 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-classifier-") as tmp:
         train_file = Path(tmp) / "train.jsonl"
-        train_file.write_text("".join(json.dumps({"text": r["text"], "score": r["score"]}) + "\n" for r in train), encoding="utf-8")
+        train_file.write_text(
+            "".join(json.dumps({"text": r["text"], "score": r["score"]}) + "\n" for r in train), encoding="utf-8"
+        )
         for backend in ("fasttext", "sklearn"):
             t0 = time.perf_counter()
             train_from_annotations(train_file, Path(tmp) / backend, backend=backend, log=lambda *a, **k: None)
-            out[f"train_classifier_{backend}"] = {**measure(load_classifier(Path(tmp) / backend)), "train_s": round(time.perf_counter() - t0, 1)}
+            out[f"train_classifier_{backend}"] = {
+                **measure(load_classifier(Path(tmp) / backend)),
+                "train_s": round(time.perf_counter() - t0, 1),
+            }
         if not args.skip_proxy:
             from classifiers.recipes import proxy_model
 

@@ -32,8 +32,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pyarrow as pa  # noqa: E402
-
 from _data import base_texts  # noqa: E402
+
 from curator import schema as S  # noqa: E402
 from curator.decontam import decontaminate, load_benchmarks  # noqa: E402
 from curator.decontam.index import item_text  # noqa: E402
@@ -144,7 +144,9 @@ def main() -> None:
 
     docs, planted, n_items = build_corpus(args.docs, args.planted, args.seed)
     table = pa.table({S.ID: [f"d{i}" for i in range(len(docs))], S.TEXT: docs})
-    settings = DecontamSettings(enabled=True, benchmarks=[str(f) for f in FILES], ngram=args.ngram, confirm_ratio=args.confirm, action="tag")
+    settings = DecontamSettings(
+        enabled=True, benchmarks=[str(f) for f in FILES], ngram=args.ngram, confirm_ratio=args.confirm, action="tag"
+    )
 
     t0 = time.perf_counter()
     index = load_benchmarks(settings.benchmarks, settings.ngram, settings.fields)
@@ -155,25 +157,46 @@ def main() -> None:
     flags = [m is not None for m in tagged.column(S.CONTAM_MATCH).to_pylist()]
     ours = _score(flags, planted)
     # the matched item is the planted one (or an item sharing its n-grams: duplicated questions exist)
-    right_item = sum(1 for i, (_, label, _p) in planted.items() if flags[i] and tagged.column(S.CONTAM_MATCH)[i].as_py() == label)
+    right_item = sum(
+        1 for i, (_, label, _p) in planted.items() if flags[i] and tagged.column(S.CONTAM_MATCH)[i].as_py() == label
+    )
     # a passage with no informative n-gram (every 13-gram mostly numbers: digits normalize to 0) cannot
     # be indexed, by design: such n-grams match any page of numbers (see the baseline's false positives)
-    alone, _, _ = decontaminate(pa.table({S.ID: [str(i) for i in planted], S.TEXT: [p for _, _, p in planted.values()]}), settings, index=index)
+    alone, _, _ = decontaminate(
+        pa.table({S.ID: [str(i) for i in planted], S.TEXT: [p for _, _, p in planted.values()]}), settings, index=index
+    )
     indexable = {i for i, m in zip(planted, alone.column(S.CONTAM_MATCH).to_pylist()) if m is not None}
     recall_indexable = sum(flags[i] for i in indexable) / max(1, len(indexable))
 
     b_flags, b_index_s, b_scan_s = baseline(docs, args.ngram)
     base = _score(b_flags, planted)
-    print(json.dumps({
-        "bench": "decontam", "docs": len(docs), "planted": len(planted), "benchmark_items": n_items, "ngram": args.ngram,
-        "confirm_ratio": args.confirm, **ours, "recall_indexable": round(recall_indexable, 4), "unindexable_planted": len(planted) - len(indexable), "matched_planted_item": round(right_item / max(1, len(planted)), 4),
-        "docs_per_s": round(len(docs) / ours_s), "index_seconds": round(index_s, 2),
-        "index_ngrams": int(len(index.hashes)), "short_items": index.stats.get("short_items"),
-        "baseline_docs_per_s": round(len(docs) / b_scan_s), "baseline_index_seconds": round(b_index_s, 2),
-        "ratio": round(b_scan_s / ours_s, 2),
-        "baseline_recall": base["recall"], "baseline_recall_by_kind": base["recall_by_kind"], "baseline_false_positives": base["false_positives"],
-        "flagged": stats["flagged"],
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "decontam",
+                "docs": len(docs),
+                "planted": len(planted),
+                "benchmark_items": n_items,
+                "ngram": args.ngram,
+                "confirm_ratio": args.confirm,
+                **ours,
+                "recall_indexable": round(recall_indexable, 4),
+                "unindexable_planted": len(planted) - len(indexable),
+                "matched_planted_item": round(right_item / max(1, len(planted)), 4),
+                "docs_per_s": round(len(docs) / ours_s),
+                "index_seconds": round(index_s, 2),
+                "index_ngrams": int(len(index.hashes)),
+                "short_items": index.stats.get("short_items"),
+                "baseline_docs_per_s": round(len(docs) / b_scan_s),
+                "baseline_index_seconds": round(b_index_s, 2),
+                "ratio": round(b_scan_s / ours_s, 2),
+                "baseline_recall": base["recall"],
+                "baseline_recall_by_kind": base["recall_by_kind"],
+                "baseline_false_positives": base["false_positives"],
+                "flagged": stats["flagged"],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -54,7 +54,11 @@ def _jaccard(a: set, b: set) -> float:
 
 def build_corpus(n_docs: int, seed: int = 0):
     rng = random.Random(seed)
-    base = [json.loads(line)["text"] for name in ("gensim_test_corpora.jsonl", "dolma_cc_samples.jsonl") for line in open(DATA / name)]
+    base = [
+        json.loads(line)["text"]
+        for name in ("gensim_test_corpora.jsonl", "dolma_cc_samples.jsonl")
+        for line in open(DATA / name)
+    ]
     base = [t for t in base if len(t.split()) >= 60]
     vocab = sorted({w for t in base[:200] for w in t.split()})
     texts = list(base)

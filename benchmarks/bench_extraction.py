@@ -95,7 +95,13 @@ def bench_warc(data: Path) -> dict:
             quarantined += q.num_rows
     secs = time.perf_counter() - t0
     total = docs + quarantined
-    return {"files": len(files), "records": total, "documents": docs, "quarantined": quarantined, "records_per_s": round(total / secs, 1) if secs else None}
+    return {
+        "files": len(files),
+        "records": total,
+        "documents": docs,
+        "quarantined": quarantined,
+        "records_per_s": round(total / secs, 1) if secs else None,
+    }
 
 
 def main() -> None:

@@ -44,7 +44,11 @@ def load(n_gsm8k: int) -> dict[str, list[str]]:
     gsm = _texts(DATA / "benchmarks" / "gsm8k.jsonl")
     english = _texts(DATA / "web" / "gensim_test_corpora.jsonl") + _texts(DATA / "web" / "aeb_news_articles.jsonl")
     english += random.Random(0).sample(gsm, min(n_gsm8k, len(gsm)))
-    return {"en": english, "da": _texts(DATA / "labeled" / "fineweb_c_danish.jsonl"), "dolma": _texts(DATA / "web" / "dolma_cc_samples.jsonl")}
+    return {
+        "en": english,
+        "da": _texts(DATA / "labeled" / "fineweb_c_danish.jsonl"),
+        "dolma": _texts(DATA / "web" / "dolma_cc_samples.jsonl"),
+    }
 
 
 def run(identify, texts: list[str], max_chars: int | None, batch: int = 1024) -> tuple[list[str], list[float]]:
@@ -100,7 +104,9 @@ def main() -> None:
             "da_accuracy": round(sum(a == "da" for a, _ in da) / n_da, 4),
             "da_false_en": round(sum(keep(a, b) for a, b in da) / n_da, 4),
             "dolma_agreement": round(sum(a == r for (a, _), r in zip(dolma, ref_langs)) / len(dolma), 4),
-            "dolma_en_decision_agreement": round(sum(keep(a, b) == r for (a, b), r in zip(dolma, ref_keep)) / len(dolma), 4),
+            "dolma_en_decision_agreement": round(
+                sum(keep(a, b) == r for (a, b), r in zip(dolma, ref_keep)) / len(dolma), 4
+            ),
             "docs_per_s": round(len(everything) / best, 1),
             "ms_per_doc": round(best / len(everything) * 1e3, 4),
         }
@@ -110,7 +116,10 @@ def main() -> None:
     same = {}
     for a, b in (("py3langid", "py3langid_loop"), ("py3langid_300", "py3langid_loop_300")):
         (la, sa), (lb, sb) = outputs[a], outputs[b]
-        same[a] = {"label_mismatches": sum(x != y for x, y in zip(la, lb)), "max_score_diff": float(f"{max(abs(x - y) for x, y in zip(sa, sb)):.2e}")}
+        same[a] = {
+            "label_mismatches": sum(x != y for x, y in zip(la, lb)),
+            "max_score_diff": float(f"{max(abs(x - y) for x, y in zip(sa, sb)):.2e}"),
+        }
     print(
         json.dumps(
             {

@@ -43,7 +43,12 @@ def _tokenizer(texts: list[str], vocab: int, d: Path) -> Path:
 
     tok = Tokenizer(models.BPE(unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab, special_tokens=["[UNK]"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=vocab, special_tokens=["[UNK]"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
     PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]").save_pretrained(str(d))
     return d
 
@@ -58,8 +63,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         tok_dir = _tokenizer(base, args.vocab, root / "tok")
-        from curator.tokens import load_token_counter
         from transformers import AutoTokenizer
+
+        from curator.tokens import load_token_counter
 
         sample = [base[i % len(base)] for i in range(min(args.docs, 5000))]
         count = load_token_counter(str(tok_dir))
@@ -68,7 +74,11 @@ def main() -> None:
         t_ours = time.perf_counter() - t0
         hf = AutoTokenizer.from_pretrained(str(tok_dir))
         t0 = time.perf_counter()
-        theirs = [len(x) for lo in range(0, len(sample), 1024) for x in hf(sample[lo : lo + 1024], add_special_tokens=False)["input_ids"]]
+        theirs = [
+            len(x)
+            for lo in range(0, len(sample), 1024)
+            for x in hf(sample[lo : lo + 1024], add_special_tokens=False)["input_ids"]
+        ]
         t_hf = time.perf_counter() - t0
 
         out = root / "out"
@@ -97,7 +107,10 @@ def main() -> None:
 
         from curator.loaders import PhaseIterableDataset
 
-        recipe = {"web4": {"source": "web", "min_score": 4.0, "weight": 0.6}, "syn": {"source": "synthetic", "weight": 0.4}}
+        recipe = {
+            "web4": {"source": "web", "min_score": 4.0, "weight": 0.6},
+            "syn": {"source": "synthetic", "weight": 0.4},
+        }
         t0 = time.perf_counter()
         ds = PhaseIterableDataset(out, "phase2", mixture=recipe, seed=0)
         n_ours = sum(1 for _ in ds)

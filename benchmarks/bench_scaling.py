@@ -37,7 +37,7 @@ import _data  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 # The child: runs the build, samples the PSS of its process tree per step, prints one JSON line.
-CHILD = r'''
+CHILD = r"""
 import json, os, sys, threading, time
 import psutil
 from curator.settings import BuildConfig
@@ -88,13 +88,20 @@ time.sleep(0.3)
 steps = {s["name"]: {"seconds": s.get("seconds"), "in": s.get("in"), "out": s.get("out"), "peak_mb": round(peaks.get(s["name"], 0.0), 1)} for s in m["stages"]}
 print(json.dumps({"build_seconds": round(seconds, 3), "steps": steps, "startup_peak_mb": round(peaks.get("startup", 0.0), 1),
                   "phase1_rows": m["outputs"]["phase1"]["rows"], "phase2_rows": m["outputs"]["phase2"]["rows"]}))
-'''
+"""
 
 
 def config_for(paths: list[Path], executor: str, cpus: int):
     from curator.settings import load_config
 
-    return load_config(None, {"name": "bench-scaling", "input": {"paths": [str(p) for p in paths]}, "ray": {"executor": executor, "num_cpus": cpus}})
+    return load_config(
+        None,
+        {
+            "name": "bench-scaling",
+            "input": {"paths": [str(p) for p in paths]},
+            "ray": {"executor": executor, "num_cpus": cpus},
+        },
+    )
 
 
 def run_size(n: int, tmp: Path, executor: str, cpus: int, shard_docs: int) -> dict:
@@ -105,7 +112,13 @@ def run_size(n: int, tmp: Path, executor: str, cpus: int, shard_docs: int) -> di
     cfg_path = tmp / f"config-{n}.json"
     cfg_path.write_text(config_for(paths, executor, cpus).model_dump_json())
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-c", CHILD, str(cfg_path), str(tmp / f"out-{n}")], capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, RAY_USAGE_STATS_ENABLED="0"))
+    r = subprocess.run(
+        [sys.executable, "-c", CHILD, str(cfg_path), str(tmp / f"out-{n}")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=dict(os.environ, RAY_USAGE_STATS_ENABLED="0"),
+    )
     wall = time.perf_counter() - t0
     if r.returncode != 0:
         raise RuntimeError(f"build of {n} documents failed:\n{r.stderr[-4000:]}")
@@ -139,7 +152,9 @@ def _exponent(n1: int, t1: float, n2: int, t2: float) -> float | None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="10000,100000", help="Comma-separated document counts (e.g. 10000,100000,1000000).")
+    ap.add_argument(
+        "--sizes", default="10000,100000", help="Comma-separated document counts (e.g. 10000,100000,1000000)."
+    )
     ap.add_argument("--executor", choices=["ray", "local"], default="ray")
     ap.add_argument("--cpus", type=int, default=2)
     ap.add_argument("--shard-docs", type=int, default=20000, help="Documents per input JSONL shard.")
@@ -171,7 +186,11 @@ def main() -> None:
         "step_exponents": steps,
         "ratio": round(big["docs_per_s"] / small["docs_per_s"], 2),
         "docs_per_core_hour": round(big["docs_per_s"] * 3600 / args.cpus),
-        "mb_per_million_docs": round((big["peak_mb"] - small["peak_mb"]) * 1e6 / max(1, big["docs"] - small["docs"]), 1) if len(results) > 1 else None,
+        "mb_per_million_docs": round(
+            (big["peak_mb"] - small["peak_mb"]) * 1e6 / max(1, big["docs"] - small["docs"]), 1
+        )
+        if len(results) > 1
+        else None,
         "input_mb_per_million_docs": round(big["input_mb"] * 1e6 / big["docs"], 1),
     }
     print(json.dumps(summary))

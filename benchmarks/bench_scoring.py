@@ -101,7 +101,14 @@ def _bare_worker(args: tuple[list[str], str, int, str | None, str]) -> int:
     return n
 
 
-def bare(paths: list[Path], model_path: str, procs: int, batch: int, out_dir: Path | None = None, compression: str = "snappy") -> tuple[float, int]:
+def bare(
+    paths: list[Path],
+    model_path: str,
+    procs: int,
+    batch: int,
+    out_dir: Path | None = None,
+    compression: str = "snappy",
+) -> tuple[float, int]:
     """Read, score and (with ``out_dir``) write the same Parquet output, in ``procs`` processes."""
     groups = [[str(p) for p in paths[i::procs]] for i in range(procs)]
     if out_dir is not None:
@@ -109,7 +116,12 @@ def bare(paths: list[Path], model_path: str, procs: int, batch: int, out_dir: Pa
     ctx = mp.get_context("fork")
     t0 = time.perf_counter()
     with ctx.Pool(procs) as pool:
-        n = sum(pool.map(_bare_worker, [(g, model_path, batch, None if out_dir is None else str(out_dir), compression) for g in groups]))
+        n = sum(
+            pool.map(
+                _bare_worker,
+                [(g, model_path, batch, None if out_dir is None else str(out_dir), compression) for g in groups],
+            )
+        )
     return time.perf_counter() - t0, n
 
 
@@ -127,11 +139,13 @@ def _score_file(src: str, dst: str, compression: str) -> int:
     return table.num_rows
 
 
-def pipeline(in_dir: Path, out_dir: Path, mode: str, actors: int, num_cpus: float, batch: int, compression: str) -> tuple[float, int]:
+def pipeline(
+    in_dir: Path, out_dir: Path, mode: str, actors: int, num_cpus: float, batch: int, compression: str
+) -> tuple[float, int]:
     import ray
 
-    from curator.stage import Resources, apply_stage
     from classifiers.scoring import ScoreStage
+    from curator.stage import Resources, apply_stage
 
     t0 = time.perf_counter()
     if mode == "files":  # one plain Ray task per file: read -> score -> write, model cached per worker process
@@ -153,7 +167,12 @@ def pipeline(in_dir: Path, out_dir: Path, mode: str, actors: int, num_cpus: floa
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--docs", type=int, default=200_000)
-    ap.add_argument("--mode", choices=["actors", "tasks", "files"], default="actors", help="Ray Data actor pool, Ray Data fused tasks, or one plain Ray task per file (read, score, write)")
+    ap.add_argument(
+        "--mode",
+        choices=["actors", "tasks", "files"],
+        default="actors",
+        help="Ray Data actor pool, Ray Data fused tasks, or one plain Ray task per file (read, score, write)",
+    )
     ap.add_argument("--actors", type=int, default=2)
     ap.add_argument("--num-cpus", type=float, default=0.5, help="CPUs per actor/task")
     ap.add_argument("--batch-size", type=int, default=4096)
@@ -179,7 +198,10 @@ def main(argv: list[str] | None = None) -> int:
 
         os.sync()  # the input's dirty pages must not be flushed during a timed run
         predict_only_s, _ = bare(paths, model_path, args.procs, args.batch_size)
-        bare_s, n_bare = min(bare(paths, model_path, args.procs, args.batch_size, work / f"bare-out-{i}", args.out_compression) for i in range(2))
+        bare_s, n_bare = min(
+            bare(paths, model_path, args.procs, args.batch_size, work / f"bare-out-{i}", args.out_compression)
+            for i in range(2)
+        )
         shutil.rmtree(work / "bare-out-0", ignore_errors=True)
         shutil.rmtree(work / "bare-out-1", ignore_errors=True)
         os.sync()
@@ -192,7 +214,9 @@ def main(argv: list[str] | None = None) -> int:
 
         DataContext.get_current().enable_progress_bars = False
         ray_init_s = time.perf_counter() - t
-        pipe_s, n_pipe = pipeline(work / "in", work / "out", args.mode, args.actors, args.num_cpus, args.batch_size, args.out_compression)
+        pipe_s, n_pipe = pipeline(
+            work / "in", work / "out", args.mode, args.actors, args.num_cpus, args.batch_size, args.out_compression
+        )
         ray.shutdown()
         if n_pipe != args.docs or n_bare != args.docs:
             raise SystemExit(f"row count mismatch: pipeline {n_pipe}, bare {n_bare}, expected {args.docs}")

@@ -77,10 +77,28 @@ def _port() -> int:
 def _seeds(n: int, offset: int = 0) -> pa.Table:
     from curator.schema import EDU_SCORE, ID, TEXT
 
-    topics = ["photosynthesis", "plate tectonics", "prime numbers", "the water cycle", "Newton's laws", "cell division", "fractions", "electric circuits"]
+    topics = [
+        "photosynthesis",
+        "plate tectonics",
+        "prime numbers",
+        "the water cycle",
+        "Newton's laws",
+        "cell division",
+        "fractions",
+        "electric circuits",
+    ]
     idx = range(offset, offset + n)
-    texts = [f"An introduction to {topics[i % len(topics)]}, part {i}: key ideas, definitions and a worked example." for i in idx]
-    return pa.table({ID: [f"b{i}" for i in idx], TEXT: texts, EDU_SCORE: pa.array([3.0 + (i % 5) * 0.5 for i in idx], pa.float32())})
+    texts = [
+        f"An introduction to {topics[i % len(topics)]}, part {i}: key ideas, definitions and a worked example."
+        for i in idx
+    ]
+    return pa.table(
+        {
+            ID: [f"b{i}" for i in idx],
+            TEXT: texts,
+            EDU_SCORE: pa.array([3.0 + (i % 5) * 0.5 for i in idx], pa.float32()),
+        }
+    )
 
 
 def _settings(args, teacher: dict):
@@ -93,11 +111,21 @@ def _settings(args, teacher: dict):
 def _path_figures(wall_s: float, stats: dict) -> dict:
     teacher = stats.get("teacher", {})
     tokens = int(teacher.get("completion_tokens", 0))
-    fig = {"rows": stats["rows"], "failed": stats["failed"], "wall_s": round(wall_s, 3), "tokens": tokens,
-           "rows_s": round(stats["rows"] / wall_s, 2), "tok_s": round(tokens / wall_s, 1),
-           "retries": int(teacher.get("retries", 0)), "errors": stats.get("errors", [])[:3]}
+    fig = {
+        "rows": stats["rows"],
+        "failed": stats["failed"],
+        "wall_s": round(wall_s, 3),
+        "tokens": tokens,
+        "rows_s": round(stats["rows"] / wall_s, 2),
+        "tok_s": round(tokens / wall_s, 1),
+        "retries": int(teacher.get("retries", 0)),
+        "errors": stats.get("errors", [])[:3],
+    }
     if "engine_generate_ms" in teacher:  # Ray path: until its engine was up (of it, the actor's boot), and after
-        fig["engine_start_s"], fig["generate_s"] = teacher["engine_start_ms"] / 1000, teacher["engine_generate_ms"] / 1000
+        fig["engine_start_s"], fig["generate_s"] = (
+            teacher["engine_start_ms"] / 1000,
+            teacher["engine_generate_ms"] / 1000,
+        )
         fig["actor_boot_s"] = teacher.get("actor_boot_ms", 0) / 1000
     return fig
 
@@ -107,13 +135,34 @@ def _start_server(model: str, work: Path) -> tuple[subprocess.Popen, int]:
     from generators.vllm_env import CPU_SCHEDULER
 
     port = _port()
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model, "--served-model-name", "teacher",
-           "--host", "127.0.0.1", "--port", str(port), "--enforce-eager", "--dtype", "float32", "--kv-cache-memory-bytes", str(KV_BYTES),
-           "--max-model-len", str(MAX_MODEL_LEN),
-           # the scheduler limits vllm.LLM has on CPU (the server's own default is half of each)
-           "--max-num-seqs", str(CPU_SCHEDULER["max_num_seqs"]), "--max-num-batched-tokens", str(CPU_SCHEDULER["max_num_batched_tokens"]),
-           "--disable-log-stats",  # vllm.LLM's default
-           "--structured-outputs-config", '{"backend": "guidance", "disable_any_whitespace": true}']
+    cmd = [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        model,
+        "--served-model-name",
+        "teacher",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--enforce-eager",
+        "--dtype",
+        "float32",
+        "--kv-cache-memory-bytes",
+        str(KV_BYTES),
+        "--max-model-len",
+        str(MAX_MODEL_LEN),
+        # the scheduler limits vllm.LLM has on CPU (the server's own default is half of each)
+        "--max-num-seqs",
+        str(CPU_SCHEDULER["max_num_seqs"]),
+        "--max-num-batched-tokens",
+        str(CPU_SCHEDULER["max_num_batched_tokens"]),
+        "--disable-log-stats",  # vllm.LLM's default
+        "--structured-outputs-config",
+        '{"backend": "guidance", "disable_any_whitespace": true}',
+    ]
     log = open(work / "server.log", "wb")
     proc = subprocess.Popen(cmd, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 300
@@ -133,8 +182,15 @@ def _start_server(model: str, work: Path) -> tuple[subprocess.Popen, int]:
 
     async def _warm() -> None:
         async with httpx.AsyncClient(timeout=120) as c:
-            rs = await asyncio.gather(*(c.post(f"http://127.0.0.1:{port}/v1/chat/completions", json={
-                "model": "teacher", "messages": [{"role": "user", "content": m}], "max_tokens": 8}) for m in WARMUP))
+            rs = await asyncio.gather(
+                *(
+                    c.post(
+                        f"http://127.0.0.1:{port}/v1/chat/completions",
+                        json={"model": "teacher", "messages": [{"role": "user", "content": m}], "max_tokens": 8},
+                    )
+                    for m in WARMUP
+                )
+            )
             for r in rs:
                 r.raise_for_status()
 
@@ -155,8 +211,16 @@ class RawEngine:
         self.llm = LLM(model=model, **engine_kwargs_for(None, KV_BYTES, MAX_MODEL_LEN))
         self.init_s = time.perf_counter() - t0
         self.tok = self.llm.get_tokenizer()
-        self.llm.generate([self.tok.apply_chat_template([{"role": "user", "content": m}], tokenize=False, add_generation_prompt=True) for m in WARMUP],
-                          SamplingParams(max_tokens=8), use_tqdm=False)
+        self.llm.generate(
+            [
+                self.tok.apply_chat_template(
+                    [{"role": "user", "content": m}], tokenize=False, add_generation_prompt=True
+                )
+                for m in WARMUP
+            ],
+            SamplingParams(max_tokens=8),
+            use_tqdm=False,
+        )
 
     def generate(self, seeds: pa.Table) -> dict:
         """One warm ``generate`` of the pipeline's prompts for ``seeds`` (chat template applied in the timing)."""
@@ -185,7 +249,13 @@ def _wait_quiet(max_s: float = 20.0) -> None:
 
 def _sum_figures(parts: list[dict], seconds_key: str) -> dict:
     rows, tokens, secs = (sum(p[k] for p in parts) for k in ("rows", "tokens", seconds_key))
-    return {"rows": rows, "tokens": tokens, seconds_key: round(secs, 3), "rows_s": round(rows / secs, 2), "tok_s": round(tokens / secs, 1)}
+    return {
+        "rows": rows,
+        "tokens": tokens,
+        seconds_key: round(secs, 3),
+        "rows_s": round(rows / secs, 2),
+        "tok_s": round(tokens / secs, 1),
+    }
 
 
 def _alternating_rounds(args, runs: list[tuple[str, object]]) -> dict[str, list[dict]]:
@@ -204,9 +274,14 @@ def _alternating_rounds(args, runs: list[tuple[str, object]]) -> dict[str, list[
 def _path_totals(parts: list[dict], base_parts: list[dict], base_seconds: str) -> dict:
     """A path's figures summed over its rounds, with each round's ratio against its baseline."""
     fig = _sum_figures(parts, "wall_s")
-    fig.update(failed=sum(p["failed"] for p in parts), retries=sum(p["retries"] for p in parts),
-               errors=[e for p in parts for e in p["errors"]][:3],
-               round_ratios=[round((p["tokens"] / p["wall_s"]) / (b["tokens"] / b[base_seconds]), 3) for p, b in zip(parts, base_parts)])
+    fig.update(
+        failed=sum(p["failed"] for p in parts),
+        retries=sum(p["retries"] for p in parts),
+        errors=[e for p in parts for e in p["errors"]][:3],
+        round_ratios=[
+            round((p["tokens"] / p["wall_s"]) / (b["tokens"] / b[base_seconds]), 3) for p, b in zip(parts, base_parts)
+        ],
+    )
     fig["median_round_ratio"] = round(statistics.median(fig["round_ratios"]), 3)
     return fig
 
@@ -237,7 +312,9 @@ def run_server_vs_raw(args, model: str, work: Path) -> tuple[dict, dict]:
     server["max_concurrency"] = settings.teacher.max_concurrency
     raw_fig = _sum_figures(parts["raw"], "gen_s")
     raw_fig["init_s"] = round(raw.init_s, 3)
-    raw_fig["tok_s_with_init"] = round((raw_fig["tokens"] / args.rounds) / (raw.init_s + raw_fig["gen_s"] / args.rounds), 1)  # per round
+    raw_fig["tok_s_with_init"] = round(
+        (raw_fig["tokens"] / args.rounds) / (raw.init_s + raw_fig["gen_s"] / args.rounds), 1
+    )  # per round
     server["ratio"] = round(server["tok_s"] / raw_fig["tok_s"], 3)
     return server, raw_fig
 
@@ -255,8 +332,16 @@ def run_ray(args, model: str, seeds: pa.Table, work: Path) -> dict:
         from ray.data import DataContext
 
         DataContext.get_current().enable_progress_bars = False
-        settings = _settings(args, {"mode": "engine", "engine_backend": "ray", "model": model, "engine_max_model_len": MAX_MODEL_LEN,
-                                    "engine_kv_cache_bytes": KV_BYTES})
+        settings = _settings(
+            args,
+            {
+                "mode": "engine",
+                "engine_backend": "ray",
+                "model": model,
+                "engine_max_model_len": MAX_MODEL_LEN,
+                "engine_kv_cache_bytes": KV_BYTES,
+            },
+        )
         # Ray Data's own helper actors (stats, autoscaling coordinator, actor locations) start with
         # the first Ray Data job on a cluster; in a build, the stages before synthesis started them
         ray.data.range(8, override_num_blocks=2).map_batches(lambda b: b).take_all()
@@ -320,21 +405,38 @@ def run_raw_cold(args, model: str, seeds: pa.Table, work: Path) -> dict:
     ``LLM``) and ``generate_s`` (chat template and ``generate``).
     """
     messages, sampling = _raw_job(args, seeds)
-    spec = {"model": model, "kv_bytes": KV_BYTES, "max_model_len": MAX_MODEL_LEN, "messages": messages, "sampling": sampling}
+    spec = {
+        "model": model,
+        "kv_bytes": KV_BYTES,
+        "max_model_len": MAX_MODEL_LEN,
+        "messages": messages,
+        "sampling": sampling,
+    }
     (work / "raw_cold.json").write_text(json.dumps(spec))
     script = work / "raw_cold.py"
     script.write_text(RAW_COLD)
     _wait_quiet()
     t0 = time.perf_counter()
     t0_wall = time.time()
-    subprocess.run([sys.executable, str(script), str(work / "raw_cold.json"), str(work / "raw_cold_out.json")], check=True,
-                   stdout=sys.stderr, stderr=sys.stderr, env=dict(os.environ))
+    subprocess.run(
+        [sys.executable, str(script), str(work / "raw_cold.json"), str(work / "raw_cold_out.json")],
+        check=True,
+        stdout=sys.stderr,
+        stderr=sys.stderr,
+        env=dict(os.environ),
+    )
     wall = time.perf_counter() - t0
     out = json.loads((work / "raw_cold_out.json").read_text())
     result_s = out["done_at"] - t0_wall
-    return {"rows": out["rows"], "tokens": out["tokens"], "result_s": round(result_s, 3), "exit_s": round(wall, 3),
-            "tok_s": round(out["tokens"] / result_s, 1), "engine_start_s": round(out["ready_at"] - t0_wall, 3),
-            "generate_s": round(out["done_at"] - out["ready_at"], 3)}
+    return {
+        "rows": out["rows"],
+        "tokens": out["tokens"],
+        "result_s": round(result_s, 3),
+        "exit_s": round(wall, 3),
+        "tok_s": round(out["tokens"] / result_s, 1),
+        "engine_start_s": round(out["ready_at"] - t0_wall, 3),
+        "generate_s": round(out["done_at"] - out["ready_at"], 3),
+    }
 
 
 def run_ray_vs_raw_cold(args, model: str, work: Path) -> tuple[dict, dict]:
@@ -346,9 +448,12 @@ def run_ray_vs_raw_cold(args, model: str, work: Path) -> tuple[dict, dict]:
         def go(seeds: pa.Table, r: int) -> dict:
             (work / f"{name}_{r}").mkdir()
             return run(args, model, seeds, work / f"{name}_{r}")
+
         return go
 
-    parts = _alternating_rounds(args, [("ray", in_own_dir(run_ray, "ray")), ("raw_cold", in_own_dir(run_raw_cold, "raw_cold"))])
+    parts = _alternating_rounds(
+        args, [("ray", in_own_dir(run_ray, "ray")), ("raw_cold", in_own_dir(run_raw_cold, "raw_cold"))]
+    )
     ray = _path_totals(parts["ray"], parts["raw_cold"], "result_s")
     cold = _sum_figures(parts["raw_cold"], "result_s")
     for key in ("exit_s", "engine_start_s", "generate_s"):
@@ -370,8 +475,18 @@ def warm_vllm_caches(model: str) -> None:
     """Untimed: fill vLLM's on-disk model-info cache (its first use inspects the model class in a
     subprocess, ~10 s here), as on any machine that has run vLLM before -- whichever path ran
     first would otherwise pay it alone."""
-    subprocess.run([sys.executable, "-c", "from vllm.model_executor.models.registry import ModelRegistry as R; "
-                    "R._try_inspect_model_cls('LlamaForCausalLM')"], check=True, stdout=sys.stderr, stderr=sys.stderr, env=dict(os.environ))
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from vllm.model_executor.models.registry import ModelRegistry as R; "
+            "R._try_inspect_model_cls('LlamaForCausalLM')",
+        ],
+        check=True,
+        stdout=sys.stderr,
+        stderr=sys.stderr,
+        env=dict(os.environ),
+    )
 
 
 def main() -> None:
@@ -380,9 +495,16 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=256, help="seeds = synthetic rows requested")
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--temperature", type=float, default=0.7)
-    ap.add_argument("--concurrency", type=int, default=None, help="server path max_concurrency (default: synthesis.teacher's)")
+    ap.add_argument(
+        "--concurrency", type=int, default=None, help="server path max_concurrency (default: synthesis.teacher's)"
+    )
     ap.add_argument("--paths", default="server,ray", help="comma list of server, ray")
-    ap.add_argument("--rounds", type=int, default=5, help="alternating rounds: server / warm raw generate, and Ray job / raw_cold script")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="alternating rounds: server / warm raw generate, and Ray job / raw_cold script",
+    )
     args = ap.parse_args()
     paths = [p for p in args.paths.split(",") if p]
     # vLLM and Ray log to stdout (engine subprocesses inherit it): send all that to stderr so that
@@ -401,8 +523,16 @@ def main() -> None:
     model = args.model
     if not model:  # built in a child process: torch/tokenizers thread pools stay out of this one
         model = str(work / "tiny")
-        subprocess.run([sys.executable, "-c", "import sys; from generators.tiny_model import build_tiny_model; build_tiny_model(sys.argv[1])", model],
-                       check=True, stdout=sys.stderr)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from generators.tiny_model import build_tiny_model; build_tiny_model(sys.argv[1])",
+                model,
+            ],
+            check=True,
+            stdout=sys.stderr,
+        )
     seeds = _seeds(args.n)
     warm_vllm_caches(model)
     t_all = time.perf_counter()
@@ -420,8 +550,10 @@ def main() -> None:
         if "generate_tok_s" in result["ray"]:  # steady state: once the job's engine is up, against warm generate
             result["ray"]["steady_ratio"] = round(result["ray"]["generate_tok_s"] / raw["tok_s"], 3)
     result["total_s"] = round(time.perf_counter() - t_all, 1)
-    result["baseline"] = ("vllm.LLM.generate on the same chat prompts and sampling, this run; server vs warm generate "
-                          "in alternating rounds, ray vs a fresh process that imports vLLM, starts LLM and generates")
+    result["baseline"] = (
+        "vllm.LLM.generate on the same chat prompts and sampling, this run; server vs warm generate "
+        "in alternating rounds, ray vs a fresh process that imports vLLM, starts LLM and generates"
+    )
     print(json.dumps(result), file=json_out, flush=True)
 
 

@@ -36,20 +36,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _data  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-import _data  # noqa: E402
 from curator import schema as S  # noqa: E402
-from curator.writers import parquet_files  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = ROOT / "classifiers" / "default"
-MODEL = DEFAULT_MODEL / json.loads((DEFAULT_MODEL / "model_card.json").read_text())["artifact"]  # model.ftz / model.bin
+MODEL = (
+    DEFAULT_MODEL / json.loads((DEFAULT_MODEL / "model_card.json").read_text())["artifact"]
+)  # model.ftz / model.bin
 CACHE = Path(os.environ.get("EDU_CURATOR_BENCH_CACHE", Path.home() / ".cache" / "edu-curator-bench"))
 VENV = CACHE / "datatrove-venv"
 REQUIREMENTS = ["datatrove[processing]", "orjson", "spacy", "pyarrow", "fasttext-numpy2"]
 
-DATATROVE_SCRIPT = r'''
+DATATROVE_SCRIPT = r"""
 import json, sys, time
 from datatrove.executor import LocalPipelineExecutor
 from datatrove.pipeline.readers import JsonlReader
@@ -96,13 +97,19 @@ run("filter_write", [
     ParquetWriter(f"{work}/output"),
 ], a["tasks"], a["workers"])
 print(json.dumps({"seconds": round(time.perf_counter() - t0, 3), "steps": times}))
-'''
+"""
 
 
 def ensure_venv(log) -> Path:
     """The datatrove venv's python, created and installed on first use (cached between runs)."""
     py = VENV / "bin" / "python"
-    if py.exists() and subprocess.run([str(py), "-c", "import datatrove, spacy, fasttext, orjson"], capture_output=True).returncode == 0:
+    if (
+        py.exists()
+        and subprocess.run(
+            [str(py), "-c", "import datatrove, spacy, fasttext, orjson"], capture_output=True
+        ).returncode
+        == 0
+    ):
         return py
     log(f"installing datatrove into {VENV} (once)")
     VENV.parent.mkdir(parents=True, exist_ok=True)
@@ -111,11 +118,25 @@ def ensure_venv(log) -> Path:
     return py
 
 
-def run_datatrove(py: Path, input_dir: Path, work: Path, settings, bands: int, rows: int, threshold: float, tasks: int, workers: int) -> dict:
-    args = {"input": str(input_dir), "work": str(work), "model": str(MODEL), "ngram": settings.ngram, "bands": bands, "rows": rows, "threshold": threshold, "tasks": tasks, "workers": workers}
+def run_datatrove(
+    py: Path, input_dir: Path, work: Path, settings, bands: int, rows: int, threshold: float, tasks: int, workers: int
+) -> dict:
+    args = {
+        "input": str(input_dir),
+        "work": str(work),
+        "model": str(MODEL),
+        "ngram": settings.ngram,
+        "bands": bands,
+        "rows": rows,
+        "threshold": threshold,
+        "tasks": tasks,
+        "workers": workers,
+    }
     env = dict(os.environ, HF_HUB_OFFLINE="1", DATATROVE_COLORIZE_LOGS="0", DATATROVE_COLORIZE_LOG_FILES="0")
     t0 = time.perf_counter()
-    r = subprocess.run([str(py), "-c", DATATROVE_SCRIPT, json.dumps(args)], capture_output=True, text=True, env=env, cwd=work)
+    r = subprocess.run(
+        [str(py), "-c", DATATROVE_SCRIPT, json.dumps(args)], capture_output=True, text=True, env=env, cwd=work
+    )
     wall = time.perf_counter() - t0
     if r.returncode != 0:
         raise RuntimeError(f"datatrove failed:\n{r.stderr[-4000:]}")
@@ -136,22 +157,29 @@ def _jsonl_ids(directory: Path) -> set[str]:
 
 
 def _parquet_ids(directory: Path, column: str = S.ID) -> set[str]:
-    return {i for f in sorted(directory.rglob("*.parquet")) for i in pq.read_table(f, columns=[column]).column(column).to_pylist()}
+    return {
+        i
+        for f in sorted(directory.rglob("*.parquet"))
+        for i in pq.read_table(f, columns=[column]).column(column).to_pylist()
+    }
 
 
 def our_config(paths: list[Path], executor: str, cpus: int):
     from curator.settings import load_config
 
-    return load_config(None, {
-        "name": "bench-vs-datatrove",
-        "input": {"paths": [str(p) for p in paths]},
-        "dedup": {"exact": False},
-        "decontam": {"enabled": False},
-        "url_filter": {"enabled": False},
-        "language": {"enabled": False},
-        "output": {"write_rejected": False},
-        "ray": {"executor": executor, "num_cpus": cpus},
-    })
+    return load_config(
+        None,
+        {
+            "name": "bench-vs-datatrove",
+            "input": {"paths": [str(p) for p in paths]},
+            "dedup": {"exact": False},
+            "decontam": {"enabled": False},
+            "url_filter": {"enabled": False},
+            "language": {"enabled": False},
+            "output": {"write_rejected": False},
+            "ray": {"executor": executor, "num_cpus": cpus},
+        },
+    )
 
 
 def run_ours(paths: list[Path], out: Path, executor: str, cpus: int) -> dict:
@@ -167,7 +195,13 @@ def run_ours(paths: list[Path], out: Path, executor: str, cpus: int) -> dict:
         "print(json.dumps({s['name']: s.get('seconds') for s in m['stages']}))\n"
     )
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-c", code, str(cfg_path), str(out)], capture_output=True, text=True, env=dict(os.environ, RAY_USAGE_STATS_ENABLED="0"), cwd=ROOT)
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(cfg_path), str(out)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, RAY_USAGE_STATS_ENABLED="0"),
+        cwd=ROOT,
+    )
     wall = time.perf_counter() - t0
     if r.returncode != 0:
         raise RuntimeError(f"our build ({executor}) failed:\n{r.stderr[-4000:]}")
@@ -207,7 +241,11 @@ def main() -> None:
             local = run_ours(paths, tmp / "ours_local", "local", args.cpus)
             log(f"ours (local) {local['wall']:.1f}s")
 
-        dt_in, dt_dedup, dt_out = _jsonl_ids(tmp / "dt" / "filtered"), _jsonl_ids(tmp / "dt" / "deduped"), _parquet_ids(tmp / "dt" / "output")
+        dt_in, dt_dedup, dt_out = (
+            _jsonl_ids(tmp / "dt" / "filtered"),
+            _jsonl_ids(tmp / "dt" / "deduped"),
+            _parquet_ids(tmp / "dt" / "output"),
+        )
         o = tmp / "ours"
         our_in, our_dedup = _parquet_ids(o / "_work" / "filtered"), _parquet_ids(o / "_work" / "fuzzy_dedup")
         our_out = _parquet_ids(o / "phase1")

@@ -25,7 +25,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from classifiers.levels import MAX_SCORE, MIN_SCORE, N_CLASSES, scores_to_int
 from curator.exceptions import ModelError
 
-__all__ = ["CARD_FILE", "EduClassifier", "MAX_SCORE", "MIN_SCORE", "ModelCard", "N_CLASSES", "scores_to_int", "sha256_file"]
+__all__ = [
+    "CARD_FILE",
+    "EduClassifier",
+    "MAX_SCORE",
+    "MIN_SCORE",
+    "ModelCard",
+    "N_CLASSES",
+    "scores_to_int",
+    "sha256_file",
+]
 
 CARD_FILE = "model_card.json"
 
@@ -184,7 +193,9 @@ class EduClassifier(ABC):
         directory = Path(directory)
         card = ModelCard.read(directory)
         if card.backend != cls.backend:
-            raise ModelError(f"{directory} holds a {card.backend!r} model, not {cls.backend!r}; use classifiers.load_classifier")
+            raise ModelError(
+                f"{directory} holds a {card.backend!r} model, not {cls.backend!r}; use classifiers.load_classifier"
+            )
         artifact = directory / (card.artifact or cls.artifact_name)
         if not artifact.is_file():
             raise ModelError(

@@ -62,7 +62,9 @@ class Calibration(BaseModel):
 
     def levels(self, raw: Sequence[float] | np.ndarray) -> np.ndarray:
         """Integer levels 0..5 (int8): the number of thresholds at or below each raw score."""
-        return np.searchsorted(np.asarray(self.thresholds), np.asarray(raw, dtype=np.float64), side="right").astype(np.int8)
+        return np.searchsorted(np.asarray(self.thresholds), np.asarray(raw, dtype=np.float64), side="right").astype(
+            np.int8
+        )
 
 
 def best_cut(raw: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
@@ -113,7 +115,9 @@ def share_cut(raw: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
 CUTS = {"share": share_cut, "f1": best_cut}
 
 
-def fit_calibration(raw: Sequence[float], labels: Sequence[float], min_count: int = MIN_COUNT, method: str = "share") -> Calibration:
+def fit_calibration(
+    raw: Sequence[float], labels: Sequence[float], min_count: int = MIN_COUNT, method: str = "share"
+) -> Calibration:
     """Fit per-level thresholds on validation documents (``raw`` scores, 0-5 ``labels``).
 
     ``method``: ``share`` (default) or ``f1`` (see the module docstring).
@@ -133,7 +137,9 @@ def fit_calibration(raw: Sequence[float], labels: Sequence[float], min_count: in
             t[i], f1[i] = CUTS[method](x, pos)
     fitted = ~np.isnan(t)
     if not fitted.any():
-        return Calibration(thresholds=[k - 0.5 for k in LEVELS], fitted=[False] * 5, method="identity (too few labels to fit)")
+        return Calibration(
+            thresholds=[k - 0.5 for k in LEVELS], fitted=[False] * 5, method="identity (too few labels to fit)"
+        )
     anchor = 2 if fitted[2] else int(np.flatnonzero(fitted)[0])
     spread = float(np.std(x)) or 1.0
     eps = 1e-6 * spread
@@ -151,9 +157,9 @@ def fit_calibration(raw: Sequence[float], labels: Sequence[float], min_count: in
     return Calibration(
         thresholds=[float(v) for v in t],
         fitted=[bool(v) for v in fitted],
-        method=Calibration.model_fields["method"].default if method == "share" else (
-            "f1: max binary macro-F1 of raw >= t_k vs label >= k, per level"
-        ),
+        method=Calibration.model_fields["method"].default
+        if method == "share"
+        else ("f1: max binary macro-F1 of raw >= t_k vs label >= k, per level"),
         fitted_on={
             "n": int(x.size),
             "label_counts": np.bincount(y, minlength=6).tolist(),

@@ -53,7 +53,13 @@ def _fit_on(fit: Fit, texts: list[str], labels: list[float], extra: Extra | None
 
 
 def out_of_fold_scores(
-    fit: Fit, texts: Sequence[str], labels: Sequence[float], folds: int = 5, seed: int = 0, extra: Extra | None = None, log=None
+    fit: Fit,
+    texts: Sequence[str],
+    labels: Sequence[float],
+    folds: int = 5,
+    seed: int = 0,
+    extra: Extra | None = None,
+    log=None,
 ) -> np.ndarray:
     """Raw scores of every row by a model trained without its fold."""
     fold = stratified_folds(labels, folds, seed)
@@ -70,7 +76,13 @@ def out_of_fold_scores(
 
 
 def train_calibrated(
-    fit: Fit, texts: Sequence[str], labels: Sequence[float], folds: int = 5, seed: int = 0, extra: Extra | None = None, log=None
+    fit: Fit,
+    texts: Sequence[str],
+    labels: Sequence[float],
+    folds: int = 5,
+    seed: int = 0,
+    extra: Extra | None = None,
+    log=None,
 ) -> tuple[EduClassifier, np.ndarray, dict[str, Any]]:
     """The final model (trained on all rows, calibrated on out-of-fold scores), its calibrated out-of-fold scores, metrics."""
     from classifiers.calibration import fit_calibration

@@ -47,5 +47,7 @@ def _train_in_child(train_path: Path, out: Path, hp: dict[str, Any], quantize: d
         return f"NaN at lr={hp['lr']:g} seed={hp['seed']}"
     if proc.returncode != 0 or not out.is_file():
         tail = (proc.stderr or "").strip().splitlines()[-3:]
-        raise ModelError(f"fastText training failed (exit {proc.returncode}): {' | '.join(tail) or 'no message'}; check the hyper-parameters.")
+        raise ModelError(
+            f"fastText training failed (exit {proc.returncode}): {' | '.join(tail) or 'no message'}; check the hyper-parameters."
+        )
     return None

@@ -51,7 +51,9 @@ def row_features(lines: Sequence[bytes], vocab: dict[bytes, int], n_rows: int) -
         indices.append(u)
         data.append(cnt / len(ids))
         indptr.append(indptr[-1] + len(u))
-    return sp.csr_matrix((np.concatenate(data), np.concatenate(indices), np.asarray(indptr)), shape=(len(lines), n_rows))
+    return sp.csr_matrix(
+        (np.concatenate(data), np.concatenate(indices), np.asarray(indptr)), shape=(len(lines), n_rows)
+    )
 
 
 def fit_linear_model(
@@ -73,7 +75,19 @@ def fit_linear_model(
     from classifiers.base import ModelCard
     from classifiers.fasttext_child import LABEL_PREFIX, _train_in_child
 
-    dict_hp = {"dim": 2, "epoch": 1, "lr": 0.0, "minCount": int(hp["minCount"]), "wordNgrams": 1, "bucket": 0, "minn": 0, "maxn": 0, "thread": 1, "seed": int(hp["seed"]), "loss": "softmax"}
+    dict_hp = {
+        "dim": 2,
+        "epoch": 1,
+        "lr": 0.0,
+        "minCount": int(hp["minCount"]),
+        "wordNgrams": 1,
+        "bucket": 0,
+        "minn": 0,
+        "maxn": 0,
+        "thread": 1,
+        "seed": int(hp["seed"]),
+        "loss": "softmax",
+    }
     out = tmp / "dictionary.bin"
     _train_in_child(train_path, out, dict_hp, None)
     clf = cls._load(out, ModelCard(backend=cls.backend))
@@ -84,7 +98,11 @@ def fit_linear_model(
     df = np.bincount(x.indices, minlength=len(words))
     idf = np.log((1.0 + x.shape[0]) / (1.0 + df)) + 1.0
     ridge = Ridge(alpha=float(hp["alpha"]))
-    ridge.fit(x.multiply(idf).tocsr(), y, sample_weight=None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64))
+    ridge.fit(
+        x.multiply(idf).tocsr(),
+        y,
+        sample_weight=None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64),
+    )
     w = ridge.coef_ * idf + ridge.intercept_
     inp = np.stack([w, np.ones_like(w)], axis=1).astype(np.float32)
     outm = np.zeros((len(model.get_labels()), 2), dtype=np.float32)

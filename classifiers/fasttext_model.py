@@ -71,7 +71,7 @@ def _fold_table() -> bytes:
     table = bytearray(range(256))
     for c in range(ord("A"), ord("Z") + 1):
         table[c] = c + 32
-    for c in b"!\"#$%&()*+,./:;<=>?@[\\]^_`{|}~\n\r":
+    for c in b'!"#$%&()*+,./:;<=>?@[\\]^_`{|}~\n\r':
         table[c] = 32
     return bytes(table)
 
@@ -133,7 +133,9 @@ class FastTextEduClassifier(EduClassifier):
         k = self._n_labels
         try:
             p = np.asarray(probs, dtype=np.float32)
-            v = np.fromiter(map(self._label_value.__getitem__, chain.from_iterable(labels)), dtype=np.float32, count=n * k)
+            v = np.fromiter(
+                map(self._label_value.__getitem__, chain.from_iterable(labels)), dtype=np.float32, count=n * k
+            )
             v = v.reshape(n, k)
         except ValueError:  # ragged (a row with fewer labels): rare, do it row by row
             return np.array([self._expected(lab, pr) for lab, pr in zip(labels, probs)], dtype=np.float32)
@@ -242,7 +244,12 @@ class FastTextEduClassifier(EduClassifier):
             name=name,
             artifact="model.ftz" if qopts else "model.bin",
             hyperparameters={**hp, "quantize": qopts},
-            training_data={"n_examples": int(len(texts)), "label_counts": np.bincount(levels, minlength=6).tolist(), **extra, **(training_data or {})},
+            training_data={
+                "n_examples": int(len(texts)),
+                "label_counts": np.bincount(levels, minlength=6).tolist(),
+                **extra,
+                **(training_data or {}),
+            },
             limits=list(limits or []),
         )
         clf._normalize = hp["normalize"]
@@ -252,7 +259,14 @@ class FastTextEduClassifier(EduClassifier):
 
     @classmethod
     def _train_softmax(
-        cls, train_path: Path, tmp: Path, hp: dict[str, Any], qopts: dict[str, Any] | None, lines: list[bytes], levels: np.ndarray, max_attempts: int
+        cls,
+        train_path: Path,
+        tmp: Path,
+        hp: dict[str, Any],
+        qopts: dict[str, Any] | None,
+        lines: list[bytes],
+        levels: np.ndarray,
+        max_attempts: int,
     ) -> tuple["FastTextEduClassifier", list[dict[str, Any]]]:
         """fastText's own training, retried (new seed, then half the rate) while it diverges or collapses."""
         check_idx = _check_sample(len(lines), int(hp["seed"]))
@@ -281,7 +295,23 @@ class FastTextEduClassifier(EduClassifier):
 OBJECTIVES = ("regression", "softmax")
 MIN_PER_LEVEL = 20
 # the keys of DEFAULT_HYPERPARAMETERS that are fastText's own options (the rest are ours)
-FASTTEXT_OPTIONS = ("lr", "epoch", "dim", "wordNgrams", "minCount", "bucket", "loss", "thread", "seed", "minn", "maxn", "ws", "neg", "t", "lrUpdateRate")
+FASTTEXT_OPTIONS = (
+    "lr",
+    "epoch",
+    "dim",
+    "wordNgrams",
+    "minCount",
+    "bucket",
+    "loss",
+    "thread",
+    "seed",
+    "minn",
+    "maxn",
+    "ws",
+    "neg",
+    "t",
+    "lrUpdateRate",
+)
 
 
 def balance_repeats(levels: np.ndarray, power: float) -> np.ndarray:

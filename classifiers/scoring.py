@@ -80,5 +80,7 @@ class ScoreStage(Stage):
         return (
             batch.append_column(pa.field(EDU_SCORE, pa.float32()), pa.array(scores, type=pa.float32()))
             .append_column(pa.field(EDU_INT_SCORE, pa.int8()), pa.array(ints, type=pa.int8()))
-            .append_column(pa.field(CLASSIFIER_VERSION, pa.string()), pa.repeat(pa.scalar(self._version, pa.string()), n))
+            .append_column(
+                pa.field(CLASSIFIER_VERSION, pa.string()), pa.repeat(pa.scalar(self._version, pa.string()), n)
+            )
         )

@@ -95,7 +95,12 @@ class SklearnEduClassifier(EduClassifier):
             raise ValueError(f"unknown sklearn model {hp['model']!r}; use 'ridge' or 'logistic'")
         words = Pipeline(
             [
-                ("hash", HashingVectorizer(n_features=hp["n_features"], ngram_range=(1, hp["ngram_max"]), alternate_sign=False, norm=None)),
+                (
+                    "hash",
+                    HashingVectorizer(
+                        n_features=hp["n_features"], ngram_range=(1, hp["ngram_max"]), alternate_sign=False, norm=None
+                    ),
+                ),
                 ("tfidf", TfidfTransformer(sublinear_tf=True)),
             ]
         )
@@ -104,7 +109,16 @@ class SklearnEduClassifier(EduClassifier):
         elif hp["features"] == "word+char":
             chars = Pipeline(
                 [
-                    ("hash", HashingVectorizer(n_features=hp["n_features"], analyzer="char_wb", ngram_range=(3, 5), alternate_sign=False, norm=None)),
+                    (
+                        "hash",
+                        HashingVectorizer(
+                            n_features=hp["n_features"],
+                            analyzer="char_wb",
+                            ngram_range=(3, 5),
+                            alternate_sign=False,
+                            norm=None,
+                        ),
+                    ),
                     ("tfidf", TfidfTransformer(sublinear_tf=True)),
                 ]
             )

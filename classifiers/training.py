@@ -125,7 +125,9 @@ def load_annotations(
     return out
 
 
-def stratified_split(labels: list[float] | np.ndarray, valid_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(
+    labels: list[float] | np.ndarray, valid_fraction: float = 0.2, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, valid) stratified by rounded level; levels with one example go to train."""
     y = np.clip(np.rint(np.asarray(labels, dtype=np.float64)), MIN_SCORE, MAX_SCORE).astype(int)
     rng = np.random.default_rng(seed)
@@ -186,14 +188,24 @@ def train_from_annotations(
 
     ann = load_annotations(annotations, text_field, label_field)
     if ann.n_rejected:
-        log(f"rejected {ann.n_rejected} annotation rows: " + ", ".join(f"{k}={v}" for k, v in sorted(ann.rejected.items())), file=sys.stderr)
+        log(
+            f"rejected {ann.n_rejected} annotation rows: "
+            + ", ".join(f"{k}={v}" for k, v in sorted(ann.rejected.items())),
+            file=sys.stderr,
+        )
     check_enough_labels(ann.labels, f"{annotations} (text field {text_field!r}, label field {label_field!r})")
     texts = np.array(ann.texts, dtype=object)
     labels = np.array(ann.labels)
     hp = dict(hyperparameters or {})
     hp.setdefault("seed", seed)
     kwargs: dict[str, Any] = {"quantize": quantize} if backend == "fasttext" else {}
-    data = {"annotations": str(annotations), "text_field": text_field, "label_field": label_field, "rejected": dict(ann.rejected), "split_seed": seed}
+    data = {
+        "annotations": str(annotations),
+        "text_field": text_field,
+        "label_field": label_field,
+        "rejected": dict(ann.rejected),
+        "split_seed": seed,
+    }
 
     def fit(t: list[str], y: list[float], w: Any) -> Any:
         extra = {"sample_weight": w} if w is not None else {}
@@ -201,7 +213,9 @@ def train_from_annotations(
 
     out = Path(out_dir)
     if folds >= 2:
-        clf, scores, metrics = train_calibrated(fit, texts.tolist(), labels.tolist(), folds, seed, log=lambda m: log(m, file=sys.stderr))
+        clf, scores, metrics = train_calibrated(
+            fit, texts.tolist(), labels.tolist(), folds, seed, log=lambda m: log(m, file=sys.stderr)
+        )
         eval_labels = labels
         data.update(n_train=int(len(texts)), n_valid=0, folds=folds)
         where = f"out-of-fold ({folds} folds)"
@@ -210,10 +224,14 @@ def train_from_annotations(
         if not len(va):
             from curator.exceptions import InputError
 
-            raise InputError(f"{annotations}: no validation rows with --valid-fraction {valid_fraction:g}; use --folds 5")
+            raise InputError(
+                f"{annotations}: no validation rows with --valid-fraction {valid_fraction:g}; use --folds 5"
+            )
         clf = fit(texts[tr].tolist(), labels[tr].tolist(), None)
         calibration = fit_calibration(clf.predict_raw(texts[va].tolist()), labels[va])
-        calibration.fitted_on["split"] = f"stratified validation part ({valid_fraction:g}, seed {seed}) of {annotations}"
+        calibration.fitted_on["split"] = (
+            f"stratified validation part ({valid_fraction:g}, seed {seed}) of {annotations}"
+        )
         clf.set_calibration(calibration)
         scores = clf.predict(texts[va].tolist())
         eval_labels = labels[va]
@@ -223,10 +241,22 @@ def train_from_annotations(
     calibration = clf.calibration
     if calibration is not None and not calibration.fitted[2]:
         n3 = int((np.floor(eval_labels + 0.5) >= 3).sum())
-        log(f"warning: only {n3} labelled examples at level >= 3: the '>= 3' threshold was placed by the spacing of the "
-            "other levels, not fitted; annotate more documents.", file=sys.stderr)
+        log(
+            f"warning: only {n3} labelled examples at level >= 3: the '>= 3' threshold was placed by the spacing of the "
+            "other levels, not fitted; annotate more documents.",
+            file=sys.stderr,
+        )
     clf.card.training_data.update(data)
     clf.card.metrics = {where: metrics}
     clf.save(out)
     write_report(metrics, eval_labels, scores, out, prefix="validation_")
-    return {"model_dir": str(out), "version": clf.version, "backend": backend, "n_train": data["n_train"], "n_valid": data["n_valid"], "folds": folds if folds >= 2 else 0, "rejected": dict(ann.rejected), "metrics": metrics}
+    return {
+        "model_dir": str(out),
+        "version": clf.version,
+        "backend": backend,
+        "n_train": data["n_train"],
+        "n_valid": data["n_valid"],
+        "folds": folds if folds >= 2 else 0,
+        "rejected": dict(ann.rejected),
+        "metrics": metrics,
+    }

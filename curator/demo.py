@@ -38,10 +38,32 @@ SPAM_TEMPLATES = [
     "{product}, {product} shop {city}. Contact {phone} or visit {url}.",
 ]
 BOILERPLATE_LINES = [
-    "Home", "About us", "Contact", "Privacy policy", "Terms of use", "Sitemap", "Login", "Register", "Cart (0)",
-    "We use cookies to improve your experience. Accept all", "Cookie settings", "Subscribe to our newsletter",
-    "Follow us on social media", "All rights reserved", "Skip to main content", "Search", "Menu", "Share this page",
-    "Previous", "Next", "Read more", "Back to top", "Language: English", "Customer service", "FAQ", "Careers",
+    "Home",
+    "About us",
+    "Contact",
+    "Privacy policy",
+    "Terms of use",
+    "Sitemap",
+    "Login",
+    "Register",
+    "Cart (0)",
+    "We use cookies to improve your experience. Accept all",
+    "Cookie settings",
+    "Subscribe to our newsletter",
+    "Follow us on social media",
+    "All rights reserved",
+    "Skip to main content",
+    "Search",
+    "Menu",
+    "Share this page",
+    "Previous",
+    "Next",
+    "Read more",
+    "Back to top",
+    "Language: English",
+    "Customer service",
+    "FAQ",
+    "Careers",
 ]
 PRODUCTS = ["watches", "sneakers", "phones", "pills", "handbags", "sunglasses", "laptops", "perfume", "jerseys"]
 CITIES = ["Springfield", "Riverton", "Lakeside", "Fairview", "Greenville", "Oakdale", "Milton"]
@@ -89,8 +111,13 @@ def _spam(rng: random.Random) -> str:
 def _spam_sentence(rng: random.Random) -> str:
     t = rng.choice(SPAM_TEMPLATES)
     return t.format(
-        product=rng.choice(PRODUCTS), price=rng.randint(9, 999), url=f"http://{rng.choice(BRANDS).lower()}{rng.randint(1, 99)}.example",
-        pct=rng.choice([30, 50, 70, 90]), gift=rng.choice(GIFTS), city=rng.choice(CITIES), phone=f"555-{rng.randint(1000, 9999)}",
+        product=rng.choice(PRODUCTS),
+        price=rng.randint(9, 999),
+        url=f"http://{rng.choice(BRANDS).lower()}{rng.randint(1, 99)}.example",
+        pct=rng.choice([30, 50, 70, 90]),
+        gift=rng.choice(GIFTS),
+        city=rng.choice(CITIES),
+        phone=f"555-{rng.randint(1000, 9999)}",
         brand=rng.choice(BRANDS),
     )
 
@@ -107,7 +134,9 @@ def _near_duplicate(text: str, rng: random.Random, edit_frac: float = 0.05) -> s
     return " ".join(words)
 
 
-def synthetic_corpus(seed: int = 0, n_spam: int = 120, n_boilerplate: int = 80, n_short: int = 30, n_exact: int = 25, n_near: int = 25) -> list[dict]:
+def synthetic_corpus(
+    seed: int = 0, n_spam: int = 120, n_boilerplate: int = 80, n_short: int = 30, n_exact: int = 25, n_near: int = 25
+) -> list[dict]:
     """The former, fully synthetic demo corpus as dicts with ``id``, ``text``, ``url`` and ``kind``.
 
     Kinds: ``educational`` (reference-manual prose), ``spam``, ``boilerplate``, ``short``, ``exact_duplicate``,
@@ -118,19 +147,56 @@ def synthetic_corpus(seed: int = 0, n_spam: int = 120, n_boilerplate: int = 80, 
     rows: list[dict] = []
     edu = educational_passages()
     for i, (topic, text) in enumerate(edu):
-        rows.append({"id": f"edu-{i:04d}", "text": text, "url": f"https://docs.example.org/reference/{topic}", "kind": "educational"})
+        rows.append(
+            {
+                "id": f"edu-{i:04d}",
+                "text": text,
+                "url": f"https://docs.example.org/reference/{topic}",
+                "kind": "educational",
+            }
+        )
     for i in range(n_spam):
         rows.append({"id": f"spam-{i:04d}", "text": _spam(rng), "url": f"http://spam{i}.example/", "kind": "spam"})
     for i in range(n_boilerplate):
-        rows.append({"id": f"boiler-{i:04d}", "text": _boilerplate(rng), "url": f"http://site{i}.example/", "kind": "boilerplate"})
+        rows.append(
+            {
+                "id": f"boiler-{i:04d}",
+                "text": _boilerplate(rng),
+                "url": f"http://site{i}.example/",
+                "kind": "boilerplate",
+            }
+        )
     for i in range(n_short):
-        rows.append({"id": f"short-{i:04d}", "text": rng.choice(["Click here.", "Page not found", "Loading...", "404", "OK thanks!"]), "url": None, "kind": "short"})
+        rows.append(
+            {
+                "id": f"short-{i:04d}",
+                "text": rng.choice(["Click here.", "Page not found", "Loading...", "404", "OK thanks!"]),
+                "url": None,
+                "kind": "short",
+            }
+        )
     for i, (_, text) in enumerate(rng.sample(edu, k=min(n_exact, len(edu)))):
-        rows.append({"id": f"exact-{i:04d}", "text": text, "url": f"https://mirror.example.net/{i}", "kind": "exact_duplicate"})
+        rows.append(
+            {"id": f"exact-{i:04d}", "text": text, "url": f"https://mirror.example.net/{i}", "kind": "exact_duplicate"}
+        )
     for i, (_, text) in enumerate(rng.sample(edu, k=min(n_near, len(edu)))):
-        rows.append({"id": f"near-{i:04d}", "text": _near_duplicate(text, rng), "url": f"https://copy.example.net/{i}", "kind": "near_duplicate"})
+        rows.append(
+            {
+                "id": f"near-{i:04d}",
+                "text": _near_duplicate(text, rng),
+                "url": f"https://copy.example.net/{i}",
+                "kind": "near_duplicate",
+            }
+        )
     filler = edu[0][1]
-    rows.append({"id": "contaminated-0000", "text": filler[:800] + "\n\n" + CONTAMINATED, "url": "https://quiz.example/", "kind": "contaminated"})
+    rows.append(
+        {
+            "id": "contaminated-0000",
+            "text": filler[:800] + "\n\n" + CONTAMINATED,
+            "url": "https://quiz.example/",
+            "kind": "contaminated",
+        }
+    )
     rng.shuffle(rows)
     return rows
 
@@ -229,7 +295,11 @@ def demo_config(directory: str | Path, seed: int = 0, **overrides):
 
     paths = write_demo_input(directory, seed=seed)
     bench = write_demo_benchmark(Path(directory) / "benchmarks" / "demo_benchmark.jsonl")
-    base = {"name": "demo", "input": {"paths": [str(p) for p in paths]}, "decontam": {"enabled": True, "benchmarks": [str(bench)]}}
+    base = {
+        "name": "demo",
+        "input": {"paths": [str(p) for p in paths]},
+        "decontam": {"enabled": True, "benchmarks": [str(bench)]},
+    }
     return load_config(None, _deep_merge(base, overrides))
 
 
@@ -239,8 +309,16 @@ def write_demo_benchmark(path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     items = [
         {"id": "demo-0", "question": CONTAMINATED.split("? ")[0] + "?", "answer": CONTAMINATED.split("? ")[1]},
-        {"id": "demo-1", "question": "A baker fills 14 trays with 12 rolls each and sells all but 9 rolls. How many rolls did the baker sell?", "answer": "14*12 = 168 rolls were baked. 168-9 = 159 rolls were sold."},
-        {"id": "demo-2", "question": "A train travels 300 kilometres in 4 hours at a constant speed. How far does it travel in 7 hours?", "answer": "The speed is 300/4 = 75 km per hour, so in 7 hours it travels 75*7 = 525 km."},
+        {
+            "id": "demo-1",
+            "question": "A baker fills 14 trays with 12 rolls each and sells all but 9 rolls. How many rolls did the baker sell?",
+            "answer": "14*12 = 168 rolls were baked. 168-9 = 159 rolls were sold.",
+        },
+        {
+            "id": "demo-2",
+            "question": "A train travels 300 kilometres in 4 hours at a constant speed. How far does it travel in 7 hours?",
+            "answer": "The speed is 300/4 = 75 km per hour, so in 7 hours it travels 75*7 = 525 km.",
+        },
     ]
     tmp = path.with_suffix(".tmp")
     tmp.write_text("".join(json.dumps(i) + "\n" for i in items), encoding="utf-8")

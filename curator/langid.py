@@ -61,7 +61,9 @@ class Py3LangidBatch:
         ident = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
         self.reference = ident
         self._encode = LanguageIdentifier._encode
-        self.nextmove = np.frombuffer(ident.tk_nextmove, dtype=np.dtype(f"u{ident.tk_nextmove.itemsize}")).astype(np.int32)
+        self.nextmove = np.frombuffer(ident.tk_nextmove, dtype=np.dtype(f"u{ident.tk_nextmove.itemsize}")).astype(
+            np.int32
+        )
         rows = np.frombuffer(ident.tk_row, dtype=np.dtype(f"u{ident.tk_row.itemsize}")).astype(np.int32)
         self.rowbase = rows << 8
         self.output = np.asarray(ident.tk_output, dtype=np.int32)
@@ -126,7 +128,9 @@ class Py3LangidBatch:
         import numpy as np
 
         if len(texts) > self.max_docs:
-            return np.concatenate([self.scores(texts[i : i + self.max_docs]) for i in range(0, len(texts), self.max_docs)])
+            return np.concatenate(
+                [self.scores(texts[i : i + self.max_docs]) for i in range(0, len(texts), self.max_docs)]
+            )
         if not texts:
             return np.zeros((0, len(self.classes)), np.float32)
         x, lens = self.counts(texts)
@@ -225,7 +229,11 @@ def _fasttext(settings: LanguageSettings) -> Identify:
     return run
 
 
-BACKENDS: dict[str, Callable[[LanguageSettings], Identify]] = {"py3langid": _py3langid, "resiliparse": _resiliparse, "fasttext": _fasttext}
+BACKENDS: dict[str, Callable[[LanguageSettings], Identify]] = {
+    "py3langid": _py3langid,
+    "resiliparse": _resiliparse,
+    "fasttext": _fasttext,
+}
 
 
 def get_identifier(settings: LanguageSettings | dict | None = None) -> Identify:
@@ -257,7 +265,9 @@ class LanguageIdStage(Stage):
 
     def __init__(self, settings: dict | LanguageSettings | None = None) -> None:
         super().__init__()
-        self.settings = settings if isinstance(settings, LanguageSettings) else LanguageSettings.model_validate(settings or {})
+        self.settings = (
+            settings if isinstance(settings, LanguageSettings) else LanguageSettings.model_validate(settings or {})
+        )
 
     def setup(self) -> None:
         get_identifier(self.settings)
@@ -265,7 +275,10 @@ class LanguageIdStage(Stage):
     def process(self, batch: pa.Table) -> pa.Table:
         langs, scores = identify(batch.column(S.TEXT).to_pylist(), self.settings)
         out = batch
-        for name, arr in ((S.LANGUAGE, pa.array(langs, pa.string())), (S.LANGUAGE_SCORE, pa.array(scores, pa.float32()))):
+        for name, arr in (
+            (S.LANGUAGE, pa.array(langs, pa.string())),
+            (S.LANGUAGE_SCORE, pa.array(scores, pa.float32())),
+        ):
             if name in out.column_names:
                 out = out.drop_columns([name])
             out = out.append_column(pa.field(name, arr.type), arr)
@@ -275,10 +288,14 @@ class LanguageIdStage(Stage):
 def language_keep(table: pa.Table, settings: LanguageSettings | dict | None = None) -> pa.Array:
     """Boolean mask: language allowed (or no restriction) and score >= ``min_score``."""
     settings = settings if isinstance(settings, LanguageSettings) else LanguageSettings.model_validate(settings or {})
-    score_ok = pc.fill_null(pc.greater_equal(table.column(S.LANGUAGE_SCORE), pa.scalar(settings.min_score, pa.float32())), False)
+    score_ok = pc.fill_null(
+        pc.greater_equal(table.column(S.LANGUAGE_SCORE), pa.scalar(settings.min_score, pa.float32())), False
+    )
     if not settings.languages:
         return score_ok
-    lang_ok = pc.fill_null(pc.is_in(table.column(S.LANGUAGE), value_set=pa.array(settings.languages, pa.string())), False)
+    lang_ok = pc.fill_null(
+        pc.is_in(table.column(S.LANGUAGE), value_set=pa.array(settings.languages, pa.string())), False
+    )
     return pc.and_(lang_ok, score_ok)
 
 
@@ -289,6 +306,9 @@ def language_reason(settings: LanguageSettings | dict | None = None) -> Callable
 
     def reason(table: pa.Table) -> pa.Array:
         langs = table.column(S.LANGUAGE).to_pylist()
-        return pa.array([f"lang:{lang or UNKNOWN}" if allowed and lang not in allowed else LOW_SCORE for lang in langs], pa.string())
+        return pa.array(
+            [f"lang:{lang or UNKNOWN}" if allowed and lang not in allowed else LOW_SCORE for lang in langs],
+            pa.string(),
+        )
 
     return reason

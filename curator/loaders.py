@@ -46,7 +46,13 @@ def phase_files(out: str | Path, phase: str) -> list[str]:
     return [str(f) for f in parquet_files(phase_dir(out, phase))]
 
 
-def load_phase(out: str | Path, phase: str = "phase1", streaming: bool = False, columns: Sequence[str] | None = None, cache_dir: str | None = None):
+def load_phase(
+    out: str | Path,
+    phase: str = "phase1",
+    streaming: bool = False,
+    columns: Sequence[str] | None = None,
+    cache_dir: str | None = None,
+):
     """A build phase as a Hugging Face dataset (split ``train``).
 
     Args:
@@ -102,10 +108,14 @@ def load_mixture(
             if columns is not None:
                 ds = ds.select_columns(list(columns))
         else:
-            ds = load_phase(out, phase, columns=columns, cache_dir=cache_dir).select(rows)  # same row order as the index
+            ds = load_phase(out, phase, columns=columns, cache_dir=cache_dir).select(
+                rows
+            )  # same row order as the index
         parts.append(ds)
     total = sum(probs)
-    return interleave_datasets(parts, probabilities=[p / total for p in probs], seed=stream.seed, stopping_strategy=stream.stopping_strategy)
+    return interleave_datasets(
+        parts, probabilities=[p / total for p in probs], seed=stream.seed, stopping_strategy=stream.stopping_strategy
+    )
 
 
 def build_mixture_settings(out: str | Path) -> MixtureSettings:
@@ -183,7 +193,9 @@ class _PhaseStream:
         self.seed = settings.seed if seed is None else int(seed)
         self.stopping_strategy = stopping_strategy or settings.stopping_strategy
         if self.stopping_strategy not in ("first_exhausted", "all_exhausted"):
-            raise LoaderError(f"stopping_strategy must be first_exhausted or all_exhausted, not {self.stopping_strategy!r}")
+            raise LoaderError(
+                f"stopping_strategy must be first_exhausted or all_exhausted, not {self.stopping_strategy!r}"
+            )
         self.columns = tuple(columns)
         self.shuffle = shuffle
         if rank is None or world_size is None:
@@ -197,7 +209,9 @@ class _PhaseStream:
         self.index = build_index(out, phase, recipe)
         empty = [n for c, n in enumerate(self.index.names) if recipe and not (self.index.component == c).any()]
         if empty:
-            raise LoaderError(f"mixture components {empty} match no document of {phase} in {out}: change the recipe's filters")
+            raise LoaderError(
+                f"mixture components {empty} match no document of {phase} in {out}: change the recipe's filters"
+            )
         self._resume: dict[int, int] = {}
         self._resume_epoch: int | None = None
         self._state_workers: int | None = None
@@ -239,7 +253,9 @@ class _PhaseStream:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         wid, nw = self._worker()
         if self._state_workers is not None and self._resume_epoch == self.epoch and self._state_workers != nw:
-            raise LoaderError(f"this position was saved with {self._state_workers} dataloader worker(s); restore it with the same num_workers (got {nw})")
+            raise LoaderError(
+                f"this position was saved with {self._state_workers} dataloader worker(s); restore it with the same num_workers (got {nw})"
+            )
         self._num_workers = nw
         resuming = self._resume_epoch == self.epoch
         # a DataLoader asks worker 0 first; after a restore, worker 0 plays the one whose turn was next
@@ -249,7 +265,9 @@ class _PhaseStream:
         shard, num_shards = self.rank * nw + wid, self.world_size * nw
         reader = _RowReader(self.index, self.columns, capacity=2 * len(self.index.names) + 2)
         names = self.index.names
-        for i, (c, row) in enumerate(schedule(self.index, self.seed, self.epoch, shard, num_shards, self.stopping_strategy, self.shuffle)):
+        for i, (c, row) in enumerate(
+            schedule(self.index, self.seed, self.epoch, shard, num_shards, self.stopping_strategy, self.shuffle)
+        ):
             if i < start:
                 continue
             sample = reader.get(row)
@@ -281,7 +299,13 @@ class _PhaseStream:
         and workers, the main process's copy does not see the workers: use :meth:`loader_state_dict`.
         """
         positions = {str(k): int(v) for k, v in self._yielded.items()}
-        return {**self._identity(), "epoch": self.epoch, "num_workers": self._num_workers, "next_worker": 0, "positions": positions}
+        return {
+            **self._identity(),
+            "epoch": self.epoch,
+            "num_workers": self._num_workers,
+            "next_worker": 0,
+            "positions": positions,
+        }
 
     def loader_state_dict(self, batches: int, batch_size: int, num_workers: int) -> dict[str, Any]:
         """The position after a plain ``DataLoader(self, batch_size, num_workers)`` yielded ``batches`` batches.
@@ -297,10 +321,18 @@ class _PhaseStream:
         first = self._next_worker if resuming else 0
         positions = {}
         for w in range(nw):
-            turns = batches // nw + (1 if (w - first) % nw < batches % nw else 0)  # logical worker w's share of the turns
+            turns = batches // nw + (
+                1 if (w - first) % nw < batches % nw else 0
+            )  # logical worker w's share of the turns
             positions[str(w)] = int(start.get(w, 0) + turns * batch_size)
         next_worker = (first + batches) % nw
-        return {**self._identity(), "epoch": self.epoch, "num_workers": nw, "next_worker": next_worker, "positions": positions}
+        return {
+            **self._identity(),
+            "epoch": self.epoch,
+            "num_workers": nw,
+            "next_worker": next_worker,
+            "positions": positions,
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Continue from ``state`` (from :meth:`state_dict` / :meth:`loader_state_dict`) on the next iteration.
@@ -314,7 +346,9 @@ class _PhaseStream:
         diff = [k for k in mine if k != "version" and state.get(k) != mine[k]]
         if diff:
             detail = ", ".join(f"{k}: saved {state.get(k)!r} vs now {mine[k]!r}" for k in diff)
-            raise LoaderError(f"cannot resume: the saved loader position does not fit this dataset ({detail}); use the same build, phase, seed, recipe, rank and world_size")
+            raise LoaderError(
+                f"cannot resume: the saved loader position does not fit this dataset ({detail}); use the same build, phase, seed, recipe, rank and world_size"
+            )
         self.epoch = int(state["epoch"])
         self._resume = {int(k): int(v) for k, v in state.get("positions", {}).items()}
         self._resume_epoch = self.epoch
@@ -343,7 +377,9 @@ def _torch_class() -> type:
         try:
             from torch.utils.data import IterableDataset
         except ImportError as exc:
-            raise LoaderError("PhaseIterableDataset needs PyTorch: install edu-curator[cpu] (or a torch build for your accelerator)") from exc
+            raise LoaderError(
+                "PhaseIterableDataset needs PyTorch: install edu-curator[cpu] (or a torch build for your accelerator)"
+            ) from exc
         cls = type(
             "PhaseIterableDataset",
             (_PhaseStream, IterableDataset),

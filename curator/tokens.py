@@ -79,7 +79,13 @@ def load_token_counter(tokenizer: str, add_special_tokens: bool = False) -> Coun
         return count_fast
 
     def count_full(texts: Sequence[str]) -> list[int]:
-        enc = tok(list(texts), add_special_tokens=add_special_tokens, truncation=False, return_attention_mask=False, return_token_type_ids=False)
+        enc = tok(
+            list(texts),
+            add_special_tokens=add_special_tokens,
+            truncation=False,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )
         return [len(ids) for ids in enc["input_ids"]]
 
     return count_full
@@ -129,7 +135,11 @@ def _bucket_sums(table: pa.Table, key: str) -> dict:
     out = {}
     for row in g.to_pylist():
         k = "none" if row[key] is None else str(row[key])
-        out[k] = {"docs": row["count_all"], "tokens": int(row[f"{S.N_TOKENS}_sum"] or 0), "docs_counted": row[f"{S.N_TOKENS}_count"]}
+        out[k] = {
+            "docs": row["count_all"],
+            "tokens": int(row[f"{S.N_TOKENS}_sum"] or 0),
+            "docs_counted": row[f"{S.N_TOKENS}_count"],
+        }
     return dict(sorted(out.items()))
 
 
@@ -168,7 +178,13 @@ def token_summary(out: str | Path, mixture: MixtureSettings | None = None, token
 
     out = Path(out)
     phases = {p: phase_token_counts(out / p) for p in PHASES}
-    result: dict = {"tokenizer": tokenizer, "counted": all(v["docs"] == v["docs_counted"] for v in phases.values()), "phases": phases}
+    result: dict = {
+        "tokenizer": tokenizer,
+        "counted": all(v["docs"] == v["docs_counted"] for v in phases.values()),
+        "phases": phases,
+    }
     if mixture is not None:
-        result["mixtures"] = {p: rep for p in PHASES if (out / p).is_dir() and (rep := mixture_report(out, mixture, p))}
+        result["mixtures"] = {
+            p: rep for p in PHASES if (out / p).is_dir() and (rep := mixture_report(out, mixture, p))
+        }
     return result

@@ -34,8 +34,11 @@ def make_teacher(settings, check: bool = True) -> TeacherClient:
     if not settings.model:
         raise TeacherError("engine mode needs synthesis.teacher.model (a model path or hub id)")
     common = dict(
-        model=settings.model, cpu=settings.engine_cpu, kv_cache_bytes=settings.engine_kv_cache_bytes,
-        max_model_len=settings.engine_max_model_len, engine_kwargs=settings.engine_kwargs,
+        model=settings.model,
+        cpu=settings.engine_cpu,
+        kv_cache_bytes=settings.engine_kv_cache_bytes,
+        max_model_len=settings.engine_max_model_len,
+        engine_kwargs=settings.engine_kwargs,
         max_invalid_retries=settings.max_invalid_retries,
     )
     if settings.engine_backend == "vllm":
@@ -44,5 +47,9 @@ def make_teacher(settings, check: bool = True) -> TeacherClient:
         return VllmEngineTeacherClient(**common)
     from generators.engine_client import RayEngineTeacherClient
 
-    return RayEngineTeacherClient(**common, batch_size=settings.engine_batch_size, engine_metrics=settings.engine_metrics,
-                                  engine_cpus=settings.engine_cpus)
+    return RayEngineTeacherClient(
+        **common,
+        batch_size=settings.engine_batch_size,
+        engine_metrics=settings.engine_metrics,
+        engine_cpus=settings.engine_cpus,
+    )

@@ -98,8 +98,12 @@ def annotate_table(
     texts = docs.column(TEXT).to_pylist()
 
     def request(text: str, chars: int) -> TeacherRequest:
-        return TeacherRequest(messages=template.render(text=text[:chars]), sampling=sampling,
-                              output_model=template.output_model, regex=regex)
+        return TeacherRequest(
+            messages=template.render(text=text[:chars]),
+            sampling=sampling,
+            output_model=template.output_model,
+            regex=regex,
+        )
 
     results, stats = generate_cached(client, [request(t, max_doc_chars) for t in texts], cache)
     # a prompt longer than the teacher's context (a tokenizer that takes few characters per token,
@@ -107,8 +111,9 @@ def annotate_table(
     chars = [max_doc_chars] * len(texts)
     shortened: set[int] = set()
     for _ in range(MAX_SHORTEN):
-        todo = [i for i, r in enumerate(results)
-                if not r.ok and _context_overflow(r.error) and chars[i] > MIN_DOC_CHARS]
+        todo = [
+            i for i, r in enumerate(results) if not r.ok and _context_overflow(r.error) and chars[i] > MIN_DOC_CHARS
+        ]
         if not todo:
             break
         for i in todo:

@@ -41,8 +41,9 @@ def schema_of(model: type[BaseModel] | None) -> dict | None:
     return None if model is None else model.model_json_schema()
 
 
-def compute_prompt_hash(messages: list[dict], model: str, sampling: SamplingParams, schema: dict | None,
-                        regex: str | None = None) -> str:
+def compute_prompt_hash(
+    messages: list[dict], model: str, sampling: SamplingParams, schema: dict | None, regex: str | None = None
+) -> str:
     """sha256 over everything that determines an answer: messages, model, sampling, schema (and the
     answer regex, when the request has one: requests without one keep their hashes)."""
     key: dict[str, Any] = {"messages": messages, "model": model, "sampling": sampling.model_dump(), "schema": schema}
@@ -163,7 +164,9 @@ def check_answer(raw: str, output_model: type[BaseModel] | None, min_chars: int 
         return None, f"invalid: {'.'.join(map(str, first['loc']))}: {first['msg']}"
 
 
-def backoff_delays(retries: int, base_s: float, max_s: float = 30.0, jitter: float = 0.5, rng: random.Random | None = None) -> list[float]:
+def backoff_delays(
+    retries: int, base_s: float, max_s: float = 30.0, jitter: float = 0.5, rng: random.Random | None = None
+) -> list[float]:
     """Exponential backoff with jitter: ``base * 2**i`` scaled by ``[1-jitter, 1+jitter]``, capped."""
     rng = rng or random.Random()
     out = []

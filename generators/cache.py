@@ -85,13 +85,17 @@ class ResponseCache:
                 chunk = uniq[i : i + 500]
                 q = f"SELECT prompt_hash, raw, parsed, attempts, completion_tokens FROM responses WHERE prompt_hash IN ({','.join('?' * len(chunk))})"
                 for h, raw, parsed, attempts, ntok in self._db.execute(q, chunk):
-                    out[h] = TeacherResult(h, json.loads(parsed), raw, None, attempts, cached=True, completion_tokens=ntok)
+                    out[h] = TeacherResult(
+                        h, json.loads(parsed), raw, None, attempts, cached=True, completion_tokens=ntok
+                    )
         return out
 
     def failures(self) -> list[dict]:
         """Recorded failures: prompt_hash, error, raw, attempts, runs, messages, sampling."""
         with self._lock:
-            rows = self._db.execute("SELECT prompt_hash, model, error, raw, attempts, runs, messages, sampling FROM failures ORDER BY prompt_hash").fetchall()
+            rows = self._db.execute(
+                "SELECT prompt_hash, model, error, raw, attempts, runs, messages, sampling FROM failures ORDER BY prompt_hash"
+            ).fetchall()
         keys = ["prompt_hash", "model", "error", "raw", "attempts", "runs", "messages", "sampling"]
         return [dict(zip(keys, r)) for r in rows]
 
@@ -110,18 +114,37 @@ class ResponseCache:
                 if res.ok:
                     self._db.execute(
                         "INSERT OR REPLACE INTO responses VALUES (?,?,?,?,?,?,?)",
-                        (res.prompt_hash, model, res.raw, json.dumps(res.parsed, ensure_ascii=False), res.attempts, res.completion_tokens, now),
+                        (
+                            res.prompt_hash,
+                            model,
+                            res.raw,
+                            json.dumps(res.parsed, ensure_ascii=False),
+                            res.attempts,
+                            res.completion_tokens,
+                            now,
+                        ),
                     )
                     self._db.execute("DELETE FROM failures WHERE prompt_hash = ?", (res.prompt_hash,))
                 else:
                     self._db.execute(
                         "INSERT INTO failures VALUES (?,?,?,?,?,?,?,1,?) ON CONFLICT(prompt_hash) DO UPDATE SET "
                         "error=excluded.error, raw=excluded.raw, attempts=excluded.attempts, runs=failures.runs+1, updated=excluded.updated",
-                        (res.prompt_hash, model, res.error or "", res.raw or "", res.attempts, json.dumps(req.messages, ensure_ascii=False), req.sampling.to_json(), now),
+                        (
+                            res.prompt_hash,
+                            model,
+                            res.error or "",
+                            res.raw or "",
+                            res.attempts,
+                            json.dumps(req.messages, ensure_ascii=False),
+                            req.sampling.to_json(),
+                            now,
+                        ),
                     )
 
 
-def generate_cached(client: TeacherClient, requests: list[TeacherRequest], cache: ResponseCache | None) -> tuple[list[TeacherResult], dict[str, int]]:
+def generate_cached(
+    client: TeacherClient, requests: list[TeacherRequest], cache: ResponseCache | None
+) -> tuple[list[TeacherResult], dict[str, int]]:
     """Answer ``requests`` from the cache where possible, asking ``client`` only for the rest.
 
     Results are written to the cache as the client hands them back
@@ -141,7 +164,9 @@ def generate_cached(client: TeacherClient, requests: list[TeacherRequest], cache
             todo[h] = r
     fresh: dict[str, TeacherResult] = {}
     items = list(todo.items())
-    with contextlib.closing(client.generate_iter([r for _, r in items])) as groups:  # closed: a failing write stops the client
+    with contextlib.closing(
+        client.generate_iter([r for _, r in items])
+    ) as groups:  # closed: a failing write stops the client
         for group in groups:
             pairs = []
             for i, res in group:
@@ -162,4 +187,3 @@ def generate_cached(client: TeacherClient, requests: list[TeacherRequest], cache
         "failed": sum(1 for r in fresh.values() if not r.ok),
     }
     return out, stats
-

@@ -62,7 +62,11 @@ def _ray_has_gpus() -> bool:
 
 
 def _sampling_dict(req: TeacherRequest) -> dict:
-    sp: dict[str, Any] = {"temperature": req.sampling.temperature, "top_p": req.sampling.top_p, "max_tokens": req.sampling.max_tokens}
+    sp: dict[str, Any] = {
+        "temperature": req.sampling.temperature,
+        "top_p": req.sampling.top_p,
+        "max_tokens": req.sampling.max_tokens,
+    }
     if req.sampling.seed is not None:
         sp["seed"] = req.sampling.seed
     return sp
@@ -136,8 +140,15 @@ class VllmEngineTeacherClient(_EngineBase):
 
     chunk_size = 1024
 
-    def __init__(self, model: str, cpu: bool | None = None, kv_cache_bytes: int = 128 * 2**20, max_model_len: int | None = None,
-                 engine_kwargs: dict | None = None, max_invalid_retries: int = 2) -> None:
+    def __init__(
+        self,
+        model: str,
+        cpu: bool | None = None,
+        kv_cache_bytes: int = 128 * 2**20,
+        max_model_len: int | None = None,
+        engine_kwargs: dict | None = None,
+        max_invalid_retries: int = 2,
+    ) -> None:
         super().__init__(model, max_invalid_retries)
         self.cpu = (not cuda_visible()) if cpu is None else cpu
         self.engine_kwargs = engine_kwargs_for(self.cpu, kv_cache_bytes, max_model_len, engine_kwargs)
@@ -211,13 +222,29 @@ class RayEngineTeacherClient(_EngineBase):
             Ray node's CPUs divided by ``concurrency``).
     """
 
-    def __init__(self, model: str, cpu: bool | None = None, kv_cache_bytes: int = 128 * 2**20, max_model_len: int | None = None,
-                 engine_kwargs: dict | None = None, concurrency: int = 1, batch_size: int = 16, max_invalid_retries: int = 2,
-                 chunk_size: int = 100_000, engine_metrics: bool = False, engine_cpus: int | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        cpu: bool | None = None,
+        kv_cache_bytes: int = 128 * 2**20,
+        max_model_len: int | None = None,
+        engine_kwargs: dict | None = None,
+        concurrency: int = 1,
+        batch_size: int = 16,
+        max_invalid_retries: int = 2,
+        chunk_size: int = 100_000,
+        engine_metrics: bool = False,
+        engine_cpus: int | None = None,
+    ) -> None:
         super().__init__(model, max_invalid_retries)
         self.engine_cpus = engine_cpus
         self.engine_metrics = engine_metrics
-        self._cpu_arg, self._kv_cache_bytes, self._max_model_len, self._extra_kwargs = cpu, kv_cache_bytes, max_model_len, engine_kwargs
+        self._cpu_arg, self._kv_cache_bytes, self._max_model_len, self._extra_kwargs = (
+            cpu,
+            kv_cache_bytes,
+            max_model_len,
+            engine_kwargs,
+        )
         self.concurrency = concurrency
         self.batch_size = batch_size
         # every generate() call is one Ray Data job that starts its engines (tens of seconds on CPU,
@@ -231,7 +258,9 @@ class RayEngineTeacherClient(_EngineBase):
         the engine's stats after every batch.
         """
         cpu = (not _ray_has_gpus()) if self._cpu_arg is None else self._cpu_arg
-        return cpu, engine_kwargs_for(cpu, self._kv_cache_bytes, self._max_model_len, {"disable_log_stats": True, **(self._extra_kwargs or {})})
+        return cpu, engine_kwargs_for(
+            cpu, self._kv_cache_bytes, self._max_model_len, {"disable_log_stats": True, **(self._extra_kwargs or {})}
+        )
 
     def _cpus_per_engine(self) -> int:
         """CPUs per CPU engine replica: ``engine_cpus``, or the smallest Ray node's CPUs shared by
@@ -240,7 +269,9 @@ class RayEngineTeacherClient(_EngineBase):
             return self.engine_cpus
         import ray
 
-        per_node = [n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive") and n["Resources"].get("CPU", 0) >= 1]
+        per_node = [
+            n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive") and n["Resources"].get("CPU", 0) >= 1
+        ]
         return max(1, int(min(per_node, default=1)) // max(1, self.concurrency))
 
     def _num_blocks(self, n: int) -> int:
@@ -254,7 +285,9 @@ class RayEngineTeacherClient(_EngineBase):
         try:
             from ray.data.llm import vLLMEngineProcessorConfig
         except ImportError as exc:
-            raise TeacherError(f"ray.data.llm is unavailable ({exc}); install ray[data,serve] and vllm (not ray[llm], which pins CUDA vllm)") from exc
+            raise TeacherError(
+                f"ray.data.llm is unavailable ({exc}); install ray[data,serve] and vllm (not ray[llm], which pins CUDA vllm)"
+            ) from exc
         cpu, engine_kwargs = setup or self._engine_setup()
         kw: dict[str, Any] = {}
         env = engine_env(cpu)
@@ -295,7 +328,15 @@ class RayEngineTeacherClient(_EngineBase):
 
         if not ray.is_initialized():
             ray.init(include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
-        from generators.ray_engine_stage import ATTEMPTS_KEY, CHECK_KEY, DATA_COLUMN, INIT_KEY, MESSAGES_KEY, READY_KEY, run_engine_stage
+        from generators.ray_engine_stage import (
+            ATTEMPTS_KEY,
+            CHECK_KEY,
+            DATA_COLUMN,
+            INIT_KEY,
+            MESSAGES_KEY,
+            READY_KEY,
+            run_engine_stage,
+        )
 
         rows = []
         # Every row must carry the same sampling keys with non-null values: a seed missing from some
@@ -320,21 +361,32 @@ class RayEngineTeacherClient(_EngineBase):
                 sp["structured_outputs"] = {"regex": r.regex}
             elif schema_json is not None:
                 sp["structured_outputs"] = {"json": schema_json}
-            rows.append({DATA_COLUMN: {"idx": i, MESSAGES_KEY: json.dumps(r.messages, ensure_ascii=False), "sampling_params": sp,
-                                       CHECK_KEY: check}})
+            rows.append(
+                {
+                    DATA_COLUMN: {
+                        "idx": i,
+                        MESSAGES_KEY: json.dumps(r.messages, ensure_ascii=False),
+                        "sampling_params": sp,
+                        CHECK_KEY: check,
+                    }
+                }
+            )
         ds = ray.data.from_items(rows, override_num_blocks=self._num_blocks(len(rows)))
         started = time.time()
         try:
             # a CPU engine runs in the actor's own process (generators.inprocess_engine): no
             # EngineCore process importing vLLM a second time while the job waits
             setup = self._engine_setup()
-            out = run_engine_stage(ds, self._processor_config(setup), max_reasks=self.max_invalid_retries,
-                                   in_process=setup[0]).take_all()
+            out = run_engine_stage(
+                ds, self._processor_config(setup), max_reasks=self.max_invalid_retries, in_process=setup[0]
+            ).take_all()
             done = time.time()
         except TeacherError:
             raise
         except Exception as exc:
-            raise TeacherError(f"Ray Data vLLM engine stage failed for {self.model!r}: {type(exc).__name__}: {exc}") from exc
+            raise TeacherError(
+                f"Ray Data vLLM engine stage failed for {self.model!r}: {type(exc).__name__}: {exc}"
+            ) from exc
         by_idx = {int(r[DATA_COLUMN]["idx"]): r[DATA_COLUMN] for r in out}
         ready = [r[READY_KEY] for r in by_idx.values() if r.get(READY_KEY)]
         if ready:  # the job's time until its first engine was up, and from then on
@@ -349,7 +401,13 @@ class RayEngineTeacherClient(_EngineBase):
             if r is None:
                 res.append(("", None, 0, "row lost by the engine stage", 1))
             else:
-                res.append((r.get("generated_text") or "", str(r.get("finish_reason") or "") or None,
-                            int(r.get("num_generated_tokens") or 0), str(r.get("__inference_error__") or ""),
-                            int(r.get(ATTEMPTS_KEY) or 1)))
+                res.append(
+                    (
+                        r.get("generated_text") or "",
+                        str(r.get("finish_reason") or "") or None,
+                        int(r.get("num_generated_tokens") or 0),
+                        str(r.get("__inference_error__") or ""),
+                        int(r.get(ATTEMPTS_KEY) or 1),
+                    )
+                )
         return res

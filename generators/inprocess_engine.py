@@ -68,8 +68,9 @@ class InProcessEngine:
         self._waiting: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Future]] = {}
         started = threading.Event()
         failed: list[BaseException] = []
-        self._thread = threading.Thread(target=self._run, args=(model, engine_kwargs, started, failed),
-                                        name="vllm-inprocess-engine", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(model, engine_kwargs, started, failed), name="vllm-inprocess-engine", daemon=True
+        )
         self._thread.start()
         started.wait()
         if failed:
@@ -107,8 +108,9 @@ class InProcessEngine:
         return await future
 
     @staticmethod
-    def _resolve(loop: asyncio.AbstractEventLoop, future: asyncio.Future, result: Any = None,
-                 error: BaseException | None = None) -> None:
+    def _resolve(
+        loop: asyncio.AbstractEventLoop, future: asyncio.Future, result: Any = None, error: BaseException | None = None
+    ) -> None:
         def settle() -> None:
             if future.done():  # cancelled by its caller
                 return
@@ -195,14 +197,22 @@ def sampling_params(spec: dict) -> Any:
     spec = dict(spec)
     structured = maybe_convert_ndarray_to_list(spec.pop("structured_outputs", None))
     if structured:
-        structured = vllm.sampling_params.StructuredOutputsParams(**{k: v for k, v in structured.items() if v is not None})
+        structured = vllm.sampling_params.StructuredOutputsParams(
+            **{k: v for k, v in structured.items() if v is not None}
+        )
     return vllm.SamplingParams(**maybe_convert_ndarray_to_list(spec), structured_outputs=structured or None)
 
 
-def supports(task_type: Any = "generate", dynamic_lora_loading_path: str | None = None, log_engine_metrics: bool = False) -> bool:
+def supports(
+    task_type: Any = "generate", dynamic_lora_loading_path: str | None = None, log_engine_metrics: bool = False
+) -> bool:
     """Whether :class:`InProcessEngineStage` can stand for ray's stage with these arguments
     (``vllm.LLM`` takes no stat loggers, so no export of engine metrics to Ray)."""
-    return str(getattr(task_type, "value", task_type)) == "generate" and not dynamic_lora_loading_path and not log_engine_metrics
+    return (
+        str(getattr(task_type, "value", task_type)) == "generate"
+        and not dynamic_lora_loading_path
+        and not log_engine_metrics
+    )
 
 
 class InProcessEngineStage:
@@ -212,28 +222,48 @@ class InProcessEngineStage:
     only (the Ray path's task), no dynamic LoRA, no metrics export (:func:`supports`).
     """
 
-    def __init__(self, data_column: str, expected_input_keys: list[str] | None, batch_size: int, max_concurrent_batches: int,
-                 model: str, engine_kwargs: dict, task_type: str = "generate", max_pending_requests: int | None = None,
-                 dynamic_lora_loading_path: str | None = None, should_continue_on_error: bool = False,
-                 log_engine_metrics: bool = False) -> None:
+    def __init__(
+        self,
+        data_column: str,
+        expected_input_keys: list[str] | None,
+        batch_size: int,
+        max_concurrent_batches: int,
+        model: str,
+        engine_kwargs: dict,
+        task_type: str = "generate",
+        max_pending_requests: int | None = None,
+        dynamic_lora_loading_path: str | None = None,
+        should_continue_on_error: bool = False,
+        log_engine_metrics: bool = False,
+    ) -> None:
         from ray.llm._internal.batch.stages.base import StatefulStageUDF
 
         if not supports(task_type, dynamic_lora_loading_path, log_engine_metrics):
-            raise ValueError("the in-process engine stage serves text generation, without dynamic LoRA or Ray metrics export: "
-                             "use ray's stage")
+            raise ValueError(
+                "the in-process engine stage serves text generation, without dynamic LoRA or Ray metrics export: "
+                "use ray's stage"
+            )
         self.idx_column = StatefulStageUDF.IDX_IN_BATCH_COLUMN
         self.should_continue_on_error = should_continue_on_error
         # what ray's engine wrapper takes out of the engine arguments (the processor config puts the
         # task there too) and puts in (the runner)
         kwargs = {k: v for k, v in engine_kwargs.items() if k not in ("model", "model_source", "task_type")}
         self.engine = InProcessEngine(model, **{**kwargs, "runner": "generate"})
-        limit = max_pending_requests if max_pending_requests is not None else math.ceil(PENDING_FACTOR * self.engine.max_num_seqs)
+        limit = (
+            max_pending_requests
+            if max_pending_requests is not None
+            else math.ceil(PENDING_FACTOR * self.engine.max_num_seqs)
+        )
         self.max_pending_requests = limit
         self._semaphore = asyncio.Semaphore(limit) if limit > 0 else None
         self._request_id = 0
         if batch_size * max_concurrent_batches < self.engine.max_num_seqs:
-            logger.warning("batch_size (%d) x max_concurrent_batches (%d) < max_num_seqs (%d): the engine will not be full",
-                           batch_size, max_concurrent_batches, self.engine.max_num_seqs)
+            logger.warning(
+                "batch_size (%d) x max_concurrent_batches (%d) < max_num_seqs (%d): the engine will not be full",
+                batch_size,
+                max_concurrent_batches,
+                self.engine.max_num_seqs,
+            )
 
     def get_tokenizer(self):
         return self.engine.get_tokenizer()
@@ -256,10 +286,16 @@ class InProcessEngineStage:
                     out = await self.engine.generate(prompt, params)
             self._request_id += 1
             # ray's output fields, plus why generation stopped ("length": cut at max_tokens)
-            return {**vLLMOutputData.from_vllm_engine_output(out).model_dump(), "finish_reason": out.outputs[0].finish_reason,
-                    "request_id": self._request_id,
-                    self.idx_column: idx, "batch_uuid": batch_uuid, "time_taken_llm": time.perf_counter() - started,
-                    "params": str(params), "__inference_error__": ""}
+            return {
+                **vLLMOutputData.from_vllm_engine_output(out).model_dump(),
+                "finish_reason": out.outputs[0].finish_reason,
+                "request_id": self._request_id,
+                self.idx_column: idx,
+                "batch_uuid": batch_uuid,
+                "time_taken_llm": time.perf_counter() - started,
+                "params": str(params),
+                "__inference_error__": "",
+            }
         except EngineDeadError as exc:
             # as ray's stage does on a fatal engine error: exit the actor, so that Ray restarts it
             # and retries its tasks on a fresh engine (raising would retry them on this dead one)
@@ -272,9 +308,16 @@ class InProcessEngineStage:
                 raise
             error = f"{type(exc).__name__}: {exc}"
             logger.warning("inference failed for row %s of batch %s: %s", idx, batch_uuid, error)
-            return {**vLLMOutputData(prompt=(prompt or "")[:500], prompt_token_ids=None, num_input_tokens=0).model_dump(),
-                    "finish_reason": None, "request_id": -1, self.idx_column: idx, "batch_uuid": batch_uuid, "time_taken_llm": -1, "params": "",
-                    "__inference_error__": error}
+            return {
+                **vLLMOutputData(prompt=(prompt or "")[:500], prompt_token_ids=None, num_input_tokens=0).model_dump(),
+                "finish_reason": None,
+                "request_id": -1,
+                self.idx_column: idx,
+                "batch_uuid": batch_uuid,
+                "time_taken_llm": -1,
+                "params": "",
+                "__inference_error__": error,
+            }
 
     async def udf(self, batch: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
         """Every row of ``batch`` through the engine, yielded as each finishes."""

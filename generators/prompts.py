@@ -36,7 +36,7 @@ OUTPUT_SCHEMAS: dict[str, type[BaseModel]] = {"edu_score": EduScore}
 
 # A justification character in the answer regex: printable ASCII but '"' and '\\' (no escapes to
 # get wrong; at most one token per character, so the answer's length in tokens is bounded).
-_JUSTIFICATION_CHAR = r'[ !#-\[\]-~]'
+_JUSTIFICATION_CHAR = r"[ !#-\[\]-~]"
 # Characters of an EduScore answer around the justification: '{"score": N, "justification": "' + '"}'.
 EDU_SCORE_OVERHEAD_CHARS = 34
 EDU_SCORE_MAX_JUSTIFICATION = 200
@@ -133,8 +133,14 @@ def load_template_file(path: str | Path) -> Template:
     if schema is not None and schema not in OUTPUT_SCHEMAS:
         raise ConfigError(f"template {path}: unknown output_schema {schema!r} (known: {sorted(OUTPUT_SCHEMAS)})")
     t = Template(
-        id=str(data["id"]), version=int(data["version"]), kind=str(data["kind"]), system=str(data["system"]),
-        user=str(data["user"]), output_schema=schema, route=data.get("route"), description=str(data.get("description", "")),
+        id=str(data["id"]),
+        version=int(data["version"]),
+        kind=str(data["kind"]),
+        system=str(data["system"]),
+        user=str(data["user"]),
+        output_schema=schema,
+        route=data.get("route"),
+        description=str(data.get("description", "")),
     )
     try:
         t.placeholders()

@@ -55,8 +55,14 @@ class ChatEngineStageUDF(StatefulStageUDF):
     ``vllm.LLM`` in this actor's process, instead of ray's async engine and its EngineCore process.
     """
 
-    def __init__(self, data_column: str, expected_input_keys: list[str] | None = None, max_reasks: int = 0,
-                 in_process: bool = False, **engine_stage_kwargs: Any) -> None:
+    def __init__(
+        self,
+        data_column: str,
+        expected_input_keys: list[str] | None = None,
+        max_reasks: int = 0,
+        in_process: bool = False,
+        **engine_stage_kwargs: Any,
+    ) -> None:
         super().__init__(data_column, expected_input_keys)
         self._init_at = time.time()  # the actor is up (worker, ray.data, this class): the engine starts now
         if in_process and not breaks_in_process_engine():  # vllm 0.32's in-process engine fails next to llvmlite
@@ -107,7 +113,9 @@ class ChatEngineStageUDF(StatefulStageUDF):
         """The chat prompt for ``messages``: the model's template, with the engine's tokenizer."""
         if self._tokenizer is None:
             stage = self.engine_stage
-            self._tokenizer = stage.get_tokenizer() if hasattr(stage, "get_tokenizer") else stage.llm.engine.get_tokenizer()
+            self._tokenizer = (
+                stage.get_tokenizer() if hasattr(stage, "get_tokenizer") else stage.llm.engine.get_tokenizer()
+            )
         return self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     async def udf(self, batch: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
@@ -143,7 +151,10 @@ class ChatEngineStage(StatefulStage):
         return {"sampling_params": "vLLM sampling parameters (a dict)"}
 
     def get_optional_input_keys(self) -> dict[str, str]:
-        return {"prompt": "the rendered prompt", MESSAGES_KEY: "chat messages as JSON, rendered in the actor when there is no prompt"}
+        return {
+            "prompt": "the rendered prompt",
+            MESSAGES_KEY: "chat messages as JSON, rendered in the actor when there is no prompt",
+        }
 
 
 def engine_stage_arguments(config) -> tuple[dict, dict]:
@@ -169,20 +180,26 @@ def engine_stage_arguments(config) -> tuple[dict, dict]:
     }
     map_kwargs: dict[str, Any] = {
         "zero_copy_batch": True,
-        "compute": ray.data.ActorPoolStrategy(**config.get_concurrency(autoscaling_enabled=True),
-                                              max_tasks_in_flight_per_actor=config.max_tasks_in_flight_per_actor),
+        "compute": ray.data.ActorPoolStrategy(
+            **config.get_concurrency(autoscaling_enabled=True),
+            max_tasks_in_flight_per_actor=config.max_tasks_in_flight_per_actor,
+        ),
         # batches in flight per actor (Ray Core's max_concurrency): they overlap in the engine
         "max_concurrency": config.max_concurrent_batches,
         "accelerator_type": config.accelerator_type,
         "runtime_env": config.runtime_env,
     }
     placement = config.placement_group_config
-    bundles_per_replica = int(engine_kwargs.get("tensor_parallel_size", 1)) * int(engine_kwargs.get("pipeline_parallel_size", 1))
+    bundles_per_replica = int(engine_kwargs.get("tensor_parallel_size", 1)) * int(
+        engine_kwargs.get("pipeline_parallel_size", 1)
+    )
     engine_kwargs.setdefault("distributed_executor_backend", "uni" if bundles_per_replica == 1 else "ray")
     if engine_kwargs["distributed_executor_backend"] == "ray":
         from ray.llm._internal.batch.stages import vLLMEngineStage
 
-        stage = vLLMEngineStage(fn_constructor_kwargs={**fn_kwargs, "placement_group_config": placement}, map_batches_kwargs=map_kwargs)
+        stage = vLLMEngineStage(
+            fn_constructor_kwargs={**fn_kwargs, "placement_group_config": placement}, map_batches_kwargs=map_kwargs
+        )
         return stage.fn_constructor_kwargs, stage.map_batches_kwargs
     remote: dict[str, Any] = {}
     if config.accelerator_type:
@@ -192,7 +209,9 @@ def engine_stage_arguments(config) -> tuple[dict, dict]:
     else:
         placement = dict(placement)
         per_worker = placement.pop("bundle_per_worker", None)
-        bundles = [dict(per_worker) for _ in range(bundles_per_replica)] if per_worker is not None else placement["bundles"]
+        bundles = (
+            [dict(per_worker) for _ in range(bundles_per_replica)] if per_worker is not None else placement["bundles"]
+        )
         total = Counter()
         for bundle in bundles:
             total.update(bundle)
@@ -216,10 +235,15 @@ def engine_stage(config, max_reasks: int = 0, in_process: bool = False) -> ChatE
     from generators.inprocess_engine import supports
 
     fn_kwargs, map_kwargs = engine_stage_arguments(config)
-    in_process = (in_process and fn_kwargs["engine_kwargs"].get("distributed_executor_backend") == "uni"
-                  and supports(fn_kwargs["task_type"], fn_kwargs["dynamic_lora_loading_path"], fn_kwargs["log_engine_metrics"]))
-    return ChatEngineStage(fn_constructor_kwargs={**fn_kwargs, "max_reasks": max_reasks, "in_process": in_process},
-                           map_batches_kwargs=map_kwargs)
+    in_process = (
+        in_process
+        and fn_kwargs["engine_kwargs"].get("distributed_executor_backend") == "uni"
+        and supports(fn_kwargs["task_type"], fn_kwargs["dynamic_lora_loading_path"], fn_kwargs["log_engine_metrics"])
+    )
+    return ChatEngineStage(
+        fn_constructor_kwargs={**fn_kwargs, "max_reasks": max_reasks, "in_process": in_process},
+        map_batches_kwargs=map_kwargs,
+    )
 
 
 def run_engine_stage(ds, config, max_reasks: int = 0, in_process: bool = False):
@@ -232,4 +256,6 @@ def run_engine_stage(ds, config, max_reasks: int = 0, in_process: bool = False):
     rows: no preprocess/postprocess map stage (each is a task worker process starting while the
     engine starts, ~2 s of CPU apiece on 2 cores). ``in_process``: see :func:`engine_stage`."""
     stage = engine_stage(config, max_reasks, in_process)
-    return ds.map_batches_internal(stage.fn, **stage.get_dataset_map_batches_kwargs(batch_size=config.batch_size, data_column=DATA_COLUMN))
+    return ds.map_batches_internal(
+        stage.fn, **stage.get_dataset_map_batches_kwargs(batch_size=config.batch_size, data_column=DATA_COLUMN)
+    )

@@ -148,17 +148,26 @@ class ServerTeacherClient(TeacherClient):
                 requested model is not served.
         """
         try:
-            r = httpx.get(f"{self.base_url}/models", headers={"Authorization": f"Bearer {self.api_key}"}, timeout=timeout_s, verify=_tls_context())
+            r = httpx.get(
+                f"{self.base_url}/models",
+                headers={"Authorization": f"Bearer {self.api_key}"},
+                timeout=timeout_s,
+                verify=_tls_context(),
+            )
             r.raise_for_status()
             served = [m["id"] for m in r.json().get("data", [])]
         except (httpx.HTTPError, ValueError, KeyError) as exc:
-            raise TeacherError(f"teacher server at {self.base_url} is not reachable ({type(exc).__name__}: {exc}); {START_HINT}") from exc
+            raise TeacherError(
+                f"teacher server at {self.base_url} is not reachable ({type(exc).__name__}: {exc}); {START_HINT}"
+            ) from exc
         if not served:
             raise TeacherError(f"teacher server at {self.base_url} serves no model; {START_HINT}")
         if not self.model:
             self.model = served[0]
         elif self.model not in served:
-            raise TeacherError(f"model {self.model!r} is not served at {self.base_url} (it serves {served}); set --model / synthesis.teacher.model to one of them")
+            raise TeacherError(
+                f"model {self.model!r} is not served at {self.base_url} (it serves {served}); set --model / synthesis.teacher.model to one of them"
+            )
         if self._batch_ok is None:
             self._batch_ok = self._probe_batch(timeout_s)
         return served
@@ -168,8 +177,13 @@ class ServerTeacherClient(TeacherClient):
         a validation error (400/422), other servers with 404/405. ``None``: no answer (probed again
         on the next call)."""
         try:
-            r = httpx.post(f"{self.base_url}{BATCH_PATH}", json={}, headers={"Authorization": f"Bearer {self.api_key}"},
-                           timeout=timeout_s, verify=_tls_context())
+            r = httpx.post(
+                f"{self.base_url}{BATCH_PATH}",
+                json={},
+                headers={"Authorization": f"Bearer {self.api_key}"},
+                timeout=timeout_s,
+                verify=_tls_context(),
+            )
         except httpx.HTTPError:
             return None
         return r.status_code in (400, 422)
@@ -239,7 +253,9 @@ class ServerTeacherClient(TeacherClient):
         # batch_size, BATCH_OVERSUBSCRIBE x max_concurrency in all). At most twice as many tasks as
         # that exist at once (the rest wait in the list), so a million-request call does not make a
         # million tasks.
-        connector = aiohttp.TCPConnector(limit=self.max_concurrency, ssl=_tls_context() if self.base_url.startswith("https") else False)
+        connector = aiohttp.TCPConnector(
+            limit=self.max_concurrency, ssl=_tls_context() if self.base_url.startswith("https") else False
+        )
         sem = asyncio.Semaphore(self.max_concurrency)
         size = self.batch_size if self._batch_ok else 1
         out = max(1, self.max_concurrency // size) * (BATCH_OVERSUBSCRIBE if size > 1 else 1)  # requests in flight
@@ -260,8 +276,11 @@ class ServerTeacherClient(TeacherClient):
             finally:
                 slots.release()
 
-        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {self.api_key}"}, connector=connector,
-                                         timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as session:
+        async with aiohttp.ClientSession(
+            headers={"Authorization": f"Bearer {self.api_key}"},
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+        ) as session:
             try:
                 for items in self._batches(requests, size):
                     await slots.acquire()
@@ -304,14 +323,19 @@ class ServerTeacherClient(TeacherClient):
         schema = schema_of(req.output_model)
         if self.structured == "response_format":  # OpenAI's API has no regex: the JSON schema, if any
             if schema is not None:
-                body["response_format"] = {"type": "json_schema", "json_schema": {"name": req.output_model.__name__, "schema": schema}}
+                body["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {"name": req.output_model.__name__, "schema": schema},
+                }
         else:
             so = req.structured_outputs()
             if so is not None:
                 body["structured_outputs"] = so
         return body
 
-    async def _post(self, session: aiohttp.ClientSession, body: dict, path: str = "/chat/completions", n: int = 1) -> tuple[dict | None, str | None, str]:
+    async def _post(
+        self, session: aiohttp.ClientSession, body: dict, path: str = "/chat/completions", n: int = 1
+    ) -> tuple[dict | None, str | None, str]:
         """One chat completion request with ``n`` conversations: ``(response JSON, None, "")`` or
         ``(None, retry kind | "request", detail)``."""
         try:
@@ -334,8 +358,14 @@ class ServerTeacherClient(TeacherClient):
             return None, "server", f"malformed response ({type(exc).__name__}): {_text(payload)[:300]}"
         return data, None, ""
 
-    async def _one(self, session: aiohttp.ClientSession, sem: asyncio.Semaphore, req: TeacherRequest,
-                   res: TeacherResult | None = None, invalid_fails: int = 0) -> TeacherResult:
+    async def _one(
+        self,
+        session: aiohttp.ClientSession,
+        sem: asyncio.Semaphore,
+        req: TeacherRequest,
+        res: TeacherResult | None = None,
+        invalid_fails: int = 0,
+    ) -> TeacherResult:
         """One conversation, one request at a time (retries included); ``res``, ``invalid_fails``:
         a result to go on with (from a batch the server refused) and its invalid answers so far."""
         res = res or TeacherResult(prompt_hash=req.prompt_hash(self.model))
@@ -387,8 +417,13 @@ class ServerTeacherClient(TeacherClient):
         res.error = err
         return False
 
-    async def _batch(self, session: aiohttp.ClientSession, bsem: asyncio.Semaphore, sem: asyncio.Semaphore,
-                     items: list[tuple[int, TeacherRequest]]) -> list[tuple[int, TeacherResult]]:
+    async def _batch(
+        self,
+        session: aiohttp.ClientSession,
+        bsem: asyncio.Semaphore,
+        sem: asyncio.Semaphore,
+        items: list[tuple[int, TeacherRequest]],
+    ) -> list[tuple[int, TeacherResult]]:
         """Conversations that share their sampling and schema through vLLM's batch endpoint, with
         the same retries as :meth:`_one`: a transport fault re-sends the batch, invalid answers go
         again in a smaller batch of their own, and a batch the server refuses (HTTP 4xx: one

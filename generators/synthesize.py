@@ -23,8 +23,19 @@ import numpy as np
 import pyarrow as pa
 
 from curator.schema import (
-    DOC_SCHEMA, EDU_SCORE, ID, N_CHARS, N_WORDS, PROMPT_HASH, SAMPLING_PARAMS, SEED_ID, SOURCE, TEACHER_MODEL,
-    TEMPLATE_ID, TEXT, conform,
+    DOC_SCHEMA,
+    EDU_SCORE,
+    ID,
+    N_CHARS,
+    N_WORDS,
+    PROMPT_HASH,
+    SAMPLING_PARAMS,
+    SEED_ID,
+    SOURCE,
+    TEACHER_MODEL,
+    TEMPLATE_ID,
+    TEXT,
+    conform,
 )
 from curator.settings import SynthesisSettings
 from generators.base import SamplingParams, TeacherClient, TeacherRequest
@@ -84,7 +95,9 @@ def plan_jobs(seeds: pa.Table, settings: SynthesisSettings) -> list[SynthesisJob
     if unknown:
         from curator.exceptions import ConfigError
 
-        raise ConfigError(f"synthesis settings name unknown templates/audiences {sorted(unknown)}; known templates {sorted(templates)}, audiences {sorted(audiences)}")
+        raise ConfigError(
+            f"synthesis settings name unknown templates/audiences {sorted(unknown)}; known templates {sorted(templates)}, audiences {sorted(audiences)}"
+        )
     jobs = []
     for i in order:
         tid = _pick(rng, route(scores[i], settings))
@@ -97,12 +110,26 @@ def build_request(job: SynthesisJob, settings: SynthesisSettings) -> TeacherRequ
     """Chat request for one job (the sampling seed is derived from the job, so answers are reproducible)."""
     template = load_templates()[job.template_id]
     aud = load_audiences()[job.audience]
-    messages = template.render(text=job.seed_text[: settings.max_seed_chars], audience_name=aud["name"], audience_style=aud["style"])
+    messages = template.render(
+        text=job.seed_text[: settings.max_seed_chars], audience_name=aud["name"], audience_style=aud["style"]
+    )
     t = settings.teacher
-    job_seed = int(hashlib.sha256(f"{settings.seed}|{job.seed_id}|{job.template_id}|{job.audience}".encode()).hexdigest()[:8], 16)
-    sampling = SamplingParams(temperature=t.temperature, top_p=t.top_p, max_tokens=t.max_tokens, seed=job_seed if t.per_request_seed else None)
-    return TeacherRequest(messages=messages, sampling=sampling, output_model=template.output_model, min_chars=settings.min_output_chars,
-                          meta={"template_ref": f"{template.ref}+{job.audience}"})
+    job_seed = int(
+        hashlib.sha256(f"{settings.seed}|{job.seed_id}|{job.template_id}|{job.audience}".encode()).hexdigest()[:8], 16
+    )
+    sampling = SamplingParams(
+        temperature=t.temperature,
+        top_p=t.top_p,
+        max_tokens=t.max_tokens,
+        seed=job_seed if t.per_request_seed else None,
+    )
+    return TeacherRequest(
+        messages=messages,
+        sampling=sampling,
+        output_model=template.output_model,
+        min_chars=settings.min_output_chars,
+        meta={"template_ref": f"{template.ref}+{job.audience}"},
+    )
 
 
 def synthetic_id(prompt_hash: str) -> str:
@@ -110,7 +137,9 @@ def synthetic_id(prompt_hash: str) -> str:
     return "syn-" + hashlib.sha256(prompt_hash.encode()).hexdigest()[:24]
 
 
-def run_synthesis(seeds: pa.Table, settings: SynthesisSettings, cache_dir: Path, client: TeacherClient | None = None) -> tuple[pa.Table, dict[str, Any]]:
+def run_synthesis(
+    seeds: pa.Table, settings: SynthesisSettings, cache_dir: Path, client: TeacherClient | None = None
+) -> tuple[pa.Table, dict[str, Any]]:
     """Generate synthetic documents from ``seeds`` (needs ``id``, ``text``; ``edu_score`` if present).
 
     Args:
@@ -138,7 +167,21 @@ def run_synthesis(seeds: pa.Table, settings: SynthesisSettings, cache_dir: Path,
         with ResponseCache(settings.teacher.cache_dir or cache_dir) as cache:
             results, gstats = generate_cached(client, requests, cache)
         stats.update(gstats)
-        rows: dict[str, list] = {k: [] for k in (ID, TEXT, SOURCE, SEED_ID, TEMPLATE_ID, PROMPT_HASH, TEACHER_MODEL, SAMPLING_PARAMS, N_CHARS, N_WORDS)}
+        rows: dict[str, list] = {
+            k: []
+            for k in (
+                ID,
+                TEXT,
+                SOURCE,
+                SEED_ID,
+                TEMPLATE_ID,
+                PROMPT_HASH,
+                TEACHER_MODEL,
+                SAMPLING_PARAMS,
+                N_CHARS,
+                N_WORDS,
+            )
+        }
         seen: set[str] = set()
         by_template: dict[str, int] = {}
         errors = []

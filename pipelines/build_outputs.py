@@ -38,11 +38,18 @@ def load_manifest(out: str | Path) -> dict:
     """
     path = Path(out) / "manifest.json"
     if not path.exists():
-        raise OutputError(f"{out} holds no finished build (no manifest.json): run `curator build --out {out}` first, or resume it")
+        raise OutputError(
+            f"{out} holds no finished build (no manifest.json): run `curator build --out {out}` first, or resume it"
+        )
     return json.loads(path.read_text())
 
 
-def read_dir(directory: str | Path, columns: list[str] | None = None, schema: pa.Schema = S.DOC_SCHEMA, pattern: str | None = None) -> pa.Table:
+def read_dir(
+    directory: str | Path,
+    columns: list[str] | None = None,
+    schema: pa.Schema = S.DOC_SCHEMA,
+    pattern: str | None = None,
+) -> pa.Table:
     """All Parquet files under ``directory`` (optionally only names matching ``pattern``), as one table.
 
     Missing directories give an empty table with the requested columns of ``schema``.
@@ -67,7 +74,9 @@ def kept(out: str | Path, columns: list[str] | None = None) -> pa.Table:
 def rejected_stages(out: str | Path) -> list[str]:
     """Stages that wrote dropped documents, in directory order."""
     d = Path(out) / "rejected"
-    return sorted(p.name for p in d.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))) if d.exists() else []
+    return (
+        sorted(p.name for p in d.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))) if d.exists() else []
+    )
 
 
 def dropped(out: str | Path, columns: list[str] | None = None, stage: str | None = None) -> pa.Table:
@@ -115,10 +124,17 @@ def funnel(manifest: dict) -> list[tuple[str, int]]:
 def drop_reasons(manifest: dict, quarantine: bool = True) -> list[tuple[str, str, int]]:
     """``[(stage, reason, documents), ...]`` of documents dropped by each stage, most frequent first, then
     (with ``quarantine``) every reason input was quarantined for, as stage ``quarantine``."""
-    rows = [(st["name"], str(r), int(n)) for st in manifest["stages"] if st["name"] != "ingest" for r, n in (st.get("reasons") or {}).items()]
+    rows = [
+        (st["name"], str(r), int(n))
+        for st in manifest["stages"]
+        if st["name"] != "ingest"
+        for r, n in (st.get("reasons") or {}).items()
+    ]
     rows.sort(key=lambda r: -r[2])
     if quarantine:
-        rows += [("quarantine", str(r), int(n)) for r, n in (manifest.get("quarantine", {}).get("reasons") or {}).items()]
+        rows += [
+            ("quarantine", str(r), int(n)) for r, n in (manifest.get("quarantine", {}).get("reasons") or {}).items()
+        ]
     return rows
 
 
@@ -142,7 +158,9 @@ def scored_docs(out: str | Path, columns: list[str] | None = None) -> tuple[pa.T
 def bucket_samples(out: str | Path, bucket: int, n: int = 5, seed: int = 0) -> pa.Table:
     """Random documents (kept and dropped) whose integer score is ``bucket``, with their drop stage/reason."""
     k, d = scored_docs(out, SAMPLE_COLUMNS)
-    k = k.append_column(S.DROP_STAGE, pa.nulls(k.num_rows, pa.string())).append_column(S.DROP_REASON, pa.nulls(k.num_rows, pa.string()))
+    k = k.append_column(S.DROP_STAGE, pa.nulls(k.num_rows, pa.string())).append_column(
+        S.DROP_REASON, pa.nulls(k.num_rows, pa.string())
+    )
     d = d.select(SAMPLE_COLUMNS + [S.DROP_STAGE, S.DROP_REASON])
     both = pa.concat_tables([k, d])
     return sample(both.filter(pc.equal(both.column(S.EDU_INT_SCORE), bucket)), n, seed)
@@ -162,7 +180,9 @@ def dropped_by(out: str | Path, rule: str, n: int = 5, seed: int = 0) -> pa.Tabl
 def search(out: str | Path, text: str, n: int = 10) -> pa.Table:
     """Documents (kept and dropped) containing ``text`` (case-insensitive), dropped ones with their reason."""
     k = kept(out, SAMPLE_COLUMNS)
-    k = k.append_column(S.DROP_STAGE, pa.nulls(k.num_rows, pa.string())).append_column(S.DROP_REASON, pa.nulls(k.num_rows, pa.string()))
+    k = k.append_column(S.DROP_STAGE, pa.nulls(k.num_rows, pa.string())).append_column(
+        S.DROP_REASON, pa.nulls(k.num_rows, pa.string())
+    )
     d = dropped(out, SAMPLE_COLUMNS).select(SAMPLE_COLUMNS + [S.DROP_STAGE, S.DROP_REASON])
     both = pa.concat_tables([k, d])
     hits = both.filter(pc.match_substring(both.column(S.TEXT), text, ignore_case=True))
@@ -215,7 +235,11 @@ def contamination_hits(out: str | Path, manifest: dict | None = None, n: int = 1
     """
     manifest = manifest or load_manifest(out)
     cols = [S.ID, S.URL, S.TEXT, S.CONTAM_MATCH]
-    rem = dropped(out, cols, stage="decontam").select(cols) if "decontam" in rejected_stages(out) else kept(out, cols).slice(0, 0)
+    rem = (
+        dropped(out, cols, stage="decontam").select(cols)
+        if "decontam" in rejected_stages(out)
+        else kept(out, cols).slice(0, 0)
+    )
     tagged = kept(out, cols)
     both = pa.concat_tables([rem, tagged])
     hits = both.filter(pc.is_valid(both.column(S.CONTAM_MATCH))).slice(0, n).to_pylist()

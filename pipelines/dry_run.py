@@ -280,7 +280,11 @@ def _write_cost(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[float, _M
     comp = cfg.output.compression
 
     def run():
-        pq.write_table(S.conform(table, S.DOC_SCHEMA), tmp / f"w-{time.perf_counter_ns()}.parquet", compression=None if comp == "none" else comp)
+        pq.write_table(
+            S.conform(table, S.DOC_SCHEMA),
+            tmp / f"w-{time.perf_counter_ns()}.parquet",
+            compression=None if comp == "none" else comp,
+        )
 
     _, m = _measure(run)
     return m.wall, m
@@ -325,7 +329,14 @@ def measure_row_step(step, table: pa.Table, cfg: BuildConfig, tmp: Path) -> tupl
         fixed += m_load.wall
         (table, _), m = _measure(lambda t=table: _split_and_write(t, flt.keep(t), cfg, tmp))
         seconds += m.wall
-    out = {"in": n, "out": table.num_rows, "seconds": seconds, "fixed": fixed, "py_peak": py_peak, "model_bytes": model_bytes}
+    out = {
+        "in": n,
+        "out": table.num_rows,
+        "seconds": seconds,
+        "fixed": fixed,
+        "py_peak": py_peak,
+        "model_bytes": model_bytes,
+    }
     if batch:
         out["batch"] = batch
     return table, out
@@ -337,7 +348,13 @@ def measure_corpus_step(step, table: pa.Table, cfg: BuildConfig, tmp: Path) -> t
     _, m_warm = _measure(lambda: step.op(table.slice(0, 8), settings, tmp / f"{step.name}-warm"))
     (kept, _r, _st), m = _measure(lambda: step.op(table, settings, tmp / step.name), memory=True)
     w, _ = _write_cost(kept, cfg, tmp)
-    return kept, {"in": table.num_rows, "out": kept.num_rows, "seconds": m.wall + w, "fixed": m_warm.wall, "py_peak": m.py_peak}
+    return kept, {
+        "in": table.num_rows,
+        "out": kept.num_rows,
+        "seconds": m.wall + w,
+        "fixed": m_warm.wall,
+        "py_peak": m.py_peak,
+    }
 
 
 def estimate_build(
@@ -412,8 +429,15 @@ def estimate_build(
 
     contention = _contention(time.process_time() - cpu0, time.perf_counter() - wall0)
     est = BuildEstimate(
-        shards=len(shards), input_bytes=sum(sizes.values()), records=records_i, sampled_records=sampled_records, sampled_shards=len(picked),
-        exact_records=exact, contention=round(contention, 2), cpus=cpus, ray_start_seconds=0.0 if _ray_running() else RAY_START_S * contention,
+        shards=len(shards),
+        input_bytes=sum(sizes.values()),
+        records=records_i,
+        sampled_records=sampled_records,
+        sampled_shards=len(picked),
+        exact_records=exact,
+        contention=round(contention, 2),
+        cpus=cpus,
+        ray_start_seconds=0.0 if _ray_running() else RAY_START_S * contention,
     )
     docs_total = records_i * doc_frac  # documents after ingest (records minus quarantine)
     scale = docs_total / n_sample  # documents in the corpus per sampled document
@@ -428,19 +452,39 @@ def estimate_build(
             parallel = 1.0 if local else max(1.0, min(cpus, len(shards)))
             secs = overhead[name] + read_s * records_i / max(1, sampled_records) / parallel
             batch_bytes = avg_doc_bytes * min(docs_total, cfg.input.rows_per_part)
-            est.steps.append(StepEstimate(name, records_i, int(round(docs_total)), est.input_bytes, secs,
-                                          int(WORKER_BASE_BYTES + 3 * batch_bytes) * int(parallel),
-                                          per_doc_ms=1000 * read_s / max(1, sampled_records), note="records in; documents out"))
+            est.steps.append(
+                StepEstimate(
+                    name,
+                    records_i,
+                    int(round(docs_total)),
+                    est.input_bytes,
+                    secs,
+                    int(WORKER_BASE_BYTES + 3 * batch_bytes) * int(parallel),
+                    per_doc_ms=1000 * read_s / max(1, sampled_records),
+                    note="records in; documents out",
+                )
+            )
             continue
         if name == "synthesis":  # teacher-bound
             n = cfg.synthesis.num_samples
-            est.steps.append(StepEstimate(name, n, n, 0, None, 0, note="teacher-bound: depends on the teacher's throughput"))
+            est.steps.append(
+                StepEstimate(name, n, n, 0, None, 0, note="teacher-bound: depends on the teacher's throughput")
+            )
             continue
         m = measured.get(name)
         if m is None:  # a step the dry run does not sample: documents pass through, fixed cost only
             secs = overhead[name]
-            est.steps.append(StepEstimate(name, int(round(prev_out)), int(round(prev_out)), int(avg_doc_bytes * prev_out), secs,
-                                          WORKER_BASE_BYTES * max(1, int(cpus)), note="not sampled: documents assumed kept"))
+            est.steps.append(
+                StepEstimate(
+                    name,
+                    int(round(prev_out)),
+                    int(round(prev_out)),
+                    int(avg_doc_bytes * prev_out),
+                    secs,
+                    WORKER_BASE_BYTES * max(1, int(cpus)),
+                    note="not sampled: documents assumed kept",
+                )
+            )
             continue
         d_in, d_out = m["in"] * scale, m["out"] * scale
         prev_out = d_out
@@ -451,12 +495,28 @@ def estimate_build(
             fixed = RAY_DATA_OVERHEAD_S * contention
         secs = fixed + m.get("fixed", 0.0) + per_doc * d_in / (1.0 if in_driver else max(1.0, cpus))
         batch_rows = min(d_in, m.get("batch", 4096))
-        worker = WORKER_BASE_BYTES + m.get("model_bytes", 0) + 3 * avg_doc_bytes * batch_rows + m.get("py_peak", 0) * batch_rows / max(1, m["in"])
+        worker = (
+            WORKER_BASE_BYTES
+            + m.get("model_bytes", 0)
+            + 3 * avg_doc_bytes * batch_rows
+            + m.get("py_peak", 0) * batch_rows / max(1, m["in"])
+        )
         peak = worker * max(1, int(cpus)) + m.get("state_per_doc", 0) * d_in
         note = "documents in; sample dedup rate (a lower bound)" if "dedup" in name else ""
         if "phase2" in m:
             note = f"phase1 {int(round(d_out)):,}, phase2 {int(round(m['phase2'] * scale)):,} (web)"
-        est.steps.append(StepEstimate(name, int(round(d_in)), int(round(d_out)), int(avg_doc_bytes * d_in), secs, int(peak), per_doc_ms=1000 * per_doc, note=note))
+        est.steps.append(
+            StepEstimate(
+                name,
+                int(round(d_in)),
+                int(round(d_out)),
+                int(avg_doc_bytes * d_in),
+                secs,
+                int(peak),
+                per_doc_ms=1000 * per_doc,
+                note=note,
+            )
+        )
     return est
 
 
@@ -464,7 +524,11 @@ def render(est: BuildEstimate, title: str = "dry run"):
     """The estimate as a ``rich`` table."""
     from rich.table import Table
 
-    how = "counted exactly" if est.exact_records else f"extrapolated from {est.sampled_records:,} sampled records in {est.sampled_shards} shard(s)"
+    how = (
+        "counted exactly"
+        if est.exact_records
+        else f"extrapolated from {est.sampled_records:,} sampled records in {est.sampled_shards} shard(s)"
+    )
     table = Table(
         title=f"{title}: {est.shards} shard(s), {_bytes(est.input_bytes)} input, ~{est.records:,} records ({how})",
         caption=(
@@ -476,8 +540,14 @@ def render(est: BuildEstimate, title: str = "dry run"):
         table.add_column(col, justify="left" if col in ("step", "note") else "right")
     for s in est.steps:
         table.add_row(
-            s.name, f"{s.docs_in:,}", f"{s.docs_out:,}", _bytes(s.bytes_in), f"{s.per_doc_ms:.3f}",
-            "?" if s.seconds is None else _secs(s.seconds), _bytes(s.peak_memory_bytes) if s.peak_memory_bytes else "-", s.note,
+            s.name,
+            f"{s.docs_in:,}",
+            f"{s.docs_out:,}",
+            _bytes(s.bytes_in),
+            f"{s.per_doc_ms:.3f}",
+            "?" if s.seconds is None else _secs(s.seconds),
+            _bytes(s.peak_memory_bytes) if s.peak_memory_bytes else "-",
+            s.note,
         )
     return table
 

@@ -28,7 +28,11 @@ class StepProgress:
     """
 
     def __init__(
-        self, config: BuildConfig, inner: Callable[[str], None] | None = None, enabled: bool = True, steps: list | None = None
+        self,
+        config: BuildConfig,
+        inner: Callable[[str], None] | None = None,
+        enabled: bool = True,
+        steps: list | None = None,
     ) -> None:
         from tqdm.auto import tqdm
 

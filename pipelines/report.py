@@ -58,11 +58,22 @@ def plot_funnel(manifest: dict, ax) -> None:
 
 def plot_scores(kept_scores: np.ndarray, dropped_scores: np.ndarray, ax, thresholds: dict | None = None) -> None:
     bins = np.linspace(0, 5, 41)
-    ax.hist([kept_scores, dropped_scores], bins=bins, stacked=True, color=[KEPT_COLOR, DROPPED_COLOR],
-            label=[f"kept ({len(kept_scores):,})", f"dropped after scoring ({len(dropped_scores):,})"])
+    ax.hist(
+        [kept_scores, dropped_scores],
+        bins=bins,
+        stacked=True,
+        color=[KEPT_COLOR, DROPPED_COLOR],
+        label=[f"kept ({len(kept_scores):,})", f"dropped after scoring ({len(dropped_scores):,})"],
+    )
     for key, style in (("phase1_min_score", "--"), ("phase2_min_score", ":")):
         if thresholds and key in thresholds:
-            ax.axvline(thresholds[key], color="black", linestyle=style, linewidth=1, label=f"{key.split('_')[0]} threshold {thresholds[key]}")
+            ax.axvline(
+                thresholds[key],
+                color="black",
+                linestyle=style,
+                linewidth=1,
+                label=f"{key.split('_')[0]} threshold {thresholds[key]}",
+            )
     ax.set_xlabel("edu_score")
     ax.set_ylabel("documents")
     ax.set_title("educational score, kept vs dropped")
@@ -76,7 +87,14 @@ def plot_lengths(kept_t: pa.Table, dropped_t: pa.Table, axes) -> None:
         allv = np.concatenate([k, d])
         hi = max(10.0, float(allv.max()) if len(allv) else 10.0)
         bins = np.logspace(0, np.log10(hi + 1), 40)
-        ax.hist([k + 1, d + 1], bins=bins, color=[KEPT_COLOR, DROPPED_COLOR], label=["kept", "dropped"], histtype="stepfilled", alpha=0.6)
+        ax.hist(
+            [k + 1, d + 1],
+            bins=bins,
+            color=[KEPT_COLOR, DROPPED_COLOR],
+            label=["kept", "dropped"],
+            histtype="stepfilled",
+            alpha=0.6,
+        )
         ax.set_xscale("log")
         ax.set_xlabel(f"{col} (+1, log scale)")
         ax.set_ylabel("documents")
@@ -111,7 +129,9 @@ def _md_table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(manifest: dict, dropped_t: pa.Table, samples_t: pa.Table, examples_per_reason: int = 2, seed: int = 0) -> str:
+def render_markdown(
+    manifest: dict, dropped_t: pa.Table, samples_t: pa.Table, examples_per_reason: int = 2, seed: int = 0
+) -> str:
     """The text of ``report.md``."""
     o = manifest["outputs"]
     parts = [
@@ -131,7 +151,16 @@ def render_markdown(manifest: dict, dropped_t: pa.Table, samples_t: pa.Table, ex
         if "in" not in st:
             continue
         reasons = ", ".join(f"{k}: {v}" for k, v in list((st.get("reasons") or {}).items())[:3])
-        rows.append([st["name"], f"{st['in']:,}", f"{st['out']:,}", f"{st['dropped']:,}", reasons, f"{st.get('seconds', 0):.1f}"])
+        rows.append(
+            [
+                st["name"],
+                f"{st['in']:,}",
+                f"{st['out']:,}",
+                f"{st['dropped']:,}",
+                reasons,
+                f"{st.get('seconds', 0):.1f}",
+            ]
+        )
     parts += [_md_table(["stage", "in", "kept", "dropped", "top reasons", "seconds"], rows), ""]
     parts += ["## Outputs", ""]
     out_rows = [[name, f"{o[name]['rows']:,}", len(o[name]["files"])] for name in ("phase1", "phase2", "quarantine")]
@@ -182,7 +211,12 @@ def write_report(out: Path, manifest: dict) -> Path:
         _save(fig, tmp / "funnel.png")
 
         fig = _figure(8, 4.5)
-        plot_scores(_finite(kept_t.column(S.EDU_SCORE)), _finite(scored_dropped.column(S.EDU_SCORE)), fig.add_subplot(1, 1, 1), thresholds)
+        plot_scores(
+            _finite(kept_t.column(S.EDU_SCORE)),
+            _finite(scored_dropped.column(S.EDU_SCORE)),
+            fig.add_subplot(1, 1, 1),
+            thresholds,
+        )
         _save(fig, tmp / "scores.png")
 
         fig = _figure(12, 4.5)

@@ -21,7 +21,12 @@ def init_ray(settings: RaySettings, progress: bool = True):
     if ray.is_initialized():
         _configure_data(progress)
         return ray
-    kwargs: dict = {"include_dashboard": False, "ignore_reinit_error": True, "log_to_driver": False, "logging_level": logging.WARNING}
+    kwargs: dict = {
+        "include_dashboard": False,
+        "ignore_reinit_error": True,
+        "log_to_driver": False,
+        "logging_level": logging.WARNING,
+    }
     if settings.address:
         kwargs["address"] = settings.address
     else:

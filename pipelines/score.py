@@ -60,12 +60,12 @@ def run_score(
     batch_size: int = 4096,
 ) -> dict[str, Any]:
     """Score every document of ``inputs`` into ``out_dir/scored/*.parquet``; returns counts and timings."""
-    import ray
     import pyarrow.dataset as pads
+    import ray
 
+    from classifiers import load_classifier
     from curator.readers import expand_inputs
     from curator.settings import InputSettings
-    from classifiers import load_classifier
 
     t0 = time.perf_counter()
     version = load_classifier(model).version  # fail fast, before Ray, on a bad model
@@ -79,7 +79,9 @@ def run_score(
         from pipelines.runtime import init_ray
 
         init_ray(RaySettings())
-    ds = ray.data.from_items([{"path": s.path, "format": s.format} for s in shards], override_num_blocks=max(1, len(shards)))
+    ds = ray.data.from_items(
+        [{"path": s.path, "format": s.format} for s in shards], override_num_blocks=max(1, len(shards))
+    )
     ds = ds.map_batches(
         _read_shard_rows,
         batch_size=1,

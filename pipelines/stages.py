@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from classifiers.base import scores_to_int
-from curator import schema as S
 from classifiers.scoring import ScoreStage
+from curator import schema as S
 from curator.stage import split_table
 from pipelines.steps.filters import HeuristicFilter, passed_heuristics
 

@@ -166,8 +166,14 @@ def create_app(settings: ApiSettings | None = None, loader: Callable[[str], Any]
     app.include_router(models.router, prefix="/v1")
     app.include_router(health.router)
 
-    @app.get("/metrics", tags=["metrics"], summary="Prometheus metrics", dependencies=[Depends(require_api_key)],
-             response_class=Response, responses={200: {"content": {"text/plain": {}}}, 401: _UNAUTHORIZED})
+    @app.get(
+        "/metrics",
+        tags=["metrics"],
+        summary="Prometheus metrics",
+        dependencies=[Depends(require_api_key)],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}}, 401: _UNAUTHORIZED},
+    )
     async def prometheus_metrics(m: ApiMetrics = Depends(get_metrics)) -> Response:
         data, content_type = m.render()
         return Response(data, media_type=content_type)

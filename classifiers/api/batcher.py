@@ -329,7 +329,10 @@ class MicroBatcher:
                 except Exception as exc:  # noqa: BLE001 - find whose documents failed; the others are answered
                     log.warning(
                         "a model call of %d documents (%d requests) failed: %s: %s",
-                        len(texts), len(live), type(exc).__name__, exc,
+                        len(texts),
+                        len(live),
+                        type(exc).__name__,
+                        exc,
                     )
                     for p in live:
                         await self._alone(p, exc if len(live) == 1 else None)

@@ -34,7 +34,9 @@ async def get_metrics(request: Request) -> ApiMetrics:
     return request.app.state.metrics
 
 
-async def require_api_key(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
+async def require_api_key(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
+) -> None:
     """401 unless the server has no key or the request carries ``Authorization: Bearer <key>``.
 
     The comparison is constant-time (:func:`hmac.compare_digest` on bytes).

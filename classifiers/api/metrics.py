@@ -32,14 +32,24 @@ class ApiMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter("edu_curator_api_requests", "HTTP requests answered.", ["route", "method", "status"], registry=r)
+        self.requests = Counter(
+            "edu_curator_api_requests", "HTTP requests answered.", ["route", "method", "status"], registry=r
+        )
         self.latency = Histogram(
-            "edu_curator_api_request_duration_seconds", "Request latency.", ["route", "method"], buckets=_LATENCY_BUCKETS, registry=r
+            "edu_curator_api_request_duration_seconds",
+            "Request latency.",
+            ["route", "method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.documents = Counter("edu_curator_api_documents_scored", "Documents scored.", ["model"], registry=r)
         self.errors = Counter("edu_curator_api_errors", "Error answers by error code.", ["code"], registry=r)
         self.batch_docs = Histogram(
-            "edu_curator_api_model_batch_documents", "Documents per model call.", ["model"], buckets=_BATCH_BUCKETS, registry=r
+            "edu_curator_api_model_batch_documents",
+            "Documents per model call.",
+            ["model"],
+            buckets=_BATCH_BUCKETS,
+            registry=r,
         )
 
     def render(self) -> tuple[bytes, str]:

@@ -56,7 +56,9 @@ class ScoreResult(_Body):
 
     id: str
     edu_score: float = Field(ge=0, le=5, description="Educational level, 0-5.")
-    edu_int_score: int = Field(ge=0, le=5, description="The level 0..5: `edu_score` rounded half up (the model's calibrated thresholds).")
+    edu_int_score: int = Field(
+        ge=0, le=5, description="The level 0..5: `edu_score` rounded half up (the model's calibrated thresholds)."
+    )
     keep: bool = Field(description="`edu_score >= threshold`.")
 
 

@@ -43,7 +43,13 @@ _SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "labe
 DEFAULT_ANNOTATIONS = _SHARED / "fineweb_edu_llama3_annotations.jsonl"
 DEFAULT_DISTILL = _SHARED / "fineweb_edu_classifier_scores.jsonl"
 NAME = "edu-default-fineweb-llama3"
-HYPERPARAMETERS: dict[str, Any] = {"objective": "regression", "normalize": "fold", "alpha": 0.1, "minCount": 2, "seed": 0}
+HYPERPARAMETERS: dict[str, Any] = {
+    "objective": "regression",
+    "normalize": "fold",
+    "alpha": 0.1,
+    "minCount": 2,
+    "seed": 0,
+}
 FOLDS = 5
 DISTILL_WEIGHT = 1.0
 SPEED_CHARS = 2000  # documents cut to ~2 KB for the throughput figure (the benchmark's document size)
@@ -78,10 +84,16 @@ def _speed(clf: Any, texts: list[str], repeats: int = 5) -> dict[str, float]:
         t = time.perf_counter()
         clf._f.multilinePredict(lines, -1, 0.0, "replace")
         best_bare = min(best_bare, time.perf_counter() - t)
-    return {"docs_per_s": round(len(texts) / best), "bare_fasttext_docs_per_s": round(len(texts) / best_bare), "doc_chars": SPEED_CHARS}
+    return {
+        "docs_per_s": round(len(texts) / best),
+        "bare_fasttext_docs_per_s": round(len(texts) / best_bare),
+        "doc_chars": SPEED_CHARS,
+    }
 
 
-def build_default_model(out_dir: Path, annotations: Path = DEFAULT_ANNOTATIONS, distill: Path = DEFAULT_DISTILL, seed: int = 0, log=print) -> dict[str, Any]:
+def build_default_model(
+    out_dir: Path, annotations: Path = DEFAULT_ANNOTATIONS, distill: Path = DEFAULT_DISTILL, seed: int = 0, log=print
+) -> dict[str, Any]:
     """Build the default model into ``out_dir``; returns its model card as a dict."""
     from classifiers import train_classifier
     from classifiers.baselines import length_baseline_metrics, text_lengths
@@ -102,21 +114,34 @@ def build_default_model(out_dir: Path, annotations: Path = DEFAULT_ANNOTATIONS, 
 
     train = [r for r in ann if r["split"] == "train"]
     valid = [r for r in ann if r["split"] == "valid"]
-    log(f"1/2 validation fit: {len(train)} train labels + {len(dist)} distillation targets, scored on {len(valid)} valid")
-    clf_v, _, _ = train_calibrated(fit, [r["text"] for r in train], [float(r["score"]) for r in train], FOLDS, seed, extra)
+    log(
+        f"1/2 validation fit: {len(train)} train labels + {len(dist)} distillation targets, scored on {len(valid)} valid"
+    )
+    clf_v, _, _ = train_calibrated(
+        fit, [r["text"] for r in train], [float(r["score"]) for r in train], FOLDS, seed, extra
+    )
     v_texts = [r["text"] for r in valid]
     v_labels = [float(r["score"]) for r in valid]
     v_scores = clf_v.predict(v_texts)
     valid_metrics = compute_metrics(v_labels, v_scores)
     baseline = length_baseline_metrics(v_labels, text_lengths(v_texts))
-    log(f"   valid: ROC AUC {valid_metrics['roc_auc']:.3f}, macro-F1@3 {valid_metrics['macro_f1_at_3']:.3f} "
-        f"(length baseline AUC {baseline['roc_auc']:.3f})")
+    log(
+        f"   valid: ROC AUC {valid_metrics['roc_auc']:.3f}, macro-F1@3 {valid_metrics['macro_f1_at_3']:.3f} "
+        f"(length baseline AUC {baseline['roc_auc']:.3f})"
+    )
 
     log(f"2/2 shipped fit: all {len(ann)} labels + {len(dist)} distillation targets, {FOLDS}-fold calibration")
-    clf, _, oof_metrics = train_calibrated(fit, [r["text"] for r in ann], [float(r["score"]) for r in ann], FOLDS, seed, extra)
+    clf, _, oof_metrics = train_calibrated(
+        fit, [r["text"] for r in ann], [float(r["score"]) for r in ann], FOLDS, seed, extra
+    )
     speed = _speed(clf, [t[:SPEED_CHARS] for t in v_texts])
     clf.card.metrics = {
-        "valid split": {**valid_metrics, "length_baseline": {k: baseline.get(k) for k in ("roc_auc", "spearman", "macro_f1_at_3", "length_threshold_chars")}},
+        "valid split": {
+            **valid_metrics,
+            "length_baseline": {
+                k: baseline.get(k) for k in ("roc_auc", "spearman", "macro_f1_at_3", "length_threshold_chars")
+            },
+        },
         "out-of-fold, all labels": oof_metrics,
         "throughput (one process, this machine)": speed,
     }
@@ -125,11 +150,22 @@ def build_default_model(out_dir: Path, annotations: Path = DEFAULT_ANNOTATIONS, 
         {
             "recipe": "classifiers/recipes/default_model.py (curator train-default)",
             "seed": seed,
-            "teacher_labels": {"n": len(ann), "label_counts": np.bincount([int(r["score"]) for r in ann], minlength=6).tolist()},
+            "teacher_labels": {
+                "n": len(ann),
+                "label_counts": np.bincount([int(r["score"]) for r in ann], minlength=6).tolist(),
+            },
             "distillation_targets": {"n": len(dist), "weight": DISTILL_WEIGHT},
             "sources": {
-                "fineweb_edu_llama3_annotations": {"file": Path(annotations).name, "sha256": sha256_file(annotations), "origin": "FineWeb-Edu annotation set via Modalities/ml_filter @a53f8100; text FineWeb (ODC-By 1.0), labels Llama-3-70B-Instruct output (Llama 3 Community License)"},
-                "fineweb_edu_classifier_scores": {"file": Path(distill).name, "sha256": sha256_file(distill), "origin": "DavidLindahl/danish-edu-llm-classifier; text FineWeb (ODC-By 1.0), scores of HuggingFaceFW/fineweb-edu-classifier (Apache-2.0)"},
+                "fineweb_edu_llama3_annotations": {
+                    "file": Path(annotations).name,
+                    "sha256": sha256_file(annotations),
+                    "origin": "FineWeb-Edu annotation set via Modalities/ml_filter @a53f8100; text FineWeb (ODC-By 1.0), labels Llama-3-70B-Instruct output (Llama 3 Community License)",
+                },
+                "fineweb_edu_classifier_scores": {
+                    "file": Path(distill).name,
+                    "sha256": sha256_file(distill),
+                    "origin": "DavidLindahl/danish-edu-llm-classifier; text FineWeb (ODC-By 1.0), scores of HuggingFaceFW/fineweb-edu-classifier (Apache-2.0)",
+                },
             },
             "license": "model weights derived from ODC-By 1.0 text and Llama 3 outputs: keep the attribution and Llama 3's terms",
             "build_seconds": round(time.perf_counter() - t0, 1),
@@ -146,14 +182,38 @@ def build_default_model(out_dir: Path, annotations: Path = DEFAULT_ANNOTATIONS, 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "default", help="model directory (default: the packaged classifiers/default)")
-    ap.add_argument("--annotations", type=Path, default=DEFAULT_ANNOTATIONS, help="teacher labels (JSONL: text, score, split)")
-    ap.add_argument("--distill", type=Path, default=DEFAULT_DISTILL, help="classifier-scored documents (JSONL: text, score)")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parents[1] / "default",
+        help="model directory (default: the packaged classifiers/default)",
+    )
+    ap.add_argument(
+        "--annotations", type=Path, default=DEFAULT_ANNOTATIONS, help="teacher labels (JSONL: text, score, split)"
+    )
+    ap.add_argument(
+        "--distill", type=Path, default=DEFAULT_DISTILL, help="classifier-scored documents (JSONL: text, score)"
+    )
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    card = build_default_model(args.out, args.annotations, args.distill, seed=args.seed, log=lambda m: print(m, file=sys.stderr))
+    card = build_default_model(
+        args.out, args.annotations, args.distill, seed=args.seed, log=lambda m: print(m, file=sys.stderr)
+    )
     v = card["metrics"]["valid split"]
-    print(json.dumps({"out": str(args.out), "version": card["version"], "valid_roc_auc": v["roc_auc"], "valid_macro_f1_at_3": v["macro_f1_at_3"], "valid_spearman": v["spearman"], "length_baseline_roc_auc": v["length_baseline"]["roc_auc"], "oof_roc_auc": card["metrics"]["out-of-fold, all labels"]["roc_auc"], **card["metrics"]["throughput (one process, this machine)"]}))
+    print(
+        json.dumps(
+            {
+                "out": str(args.out),
+                "version": card["version"],
+                "valid_roc_auc": v["roc_auc"],
+                "valid_macro_f1_at_3": v["macro_f1_at_3"],
+                "valid_spearman": v["spearman"],
+                "length_baseline_roc_auc": v["length_baseline"]["roc_auc"],
+                "oof_roc_auc": card["metrics"]["out-of-fold, all labels"]["roc_auc"],
+                **card["metrics"]["throughput (one process, this machine)"],
+            }
+        )
+    )
     return 0
 
 

@@ -70,11 +70,31 @@ PER_TIER_CAP = 700
 CHUNK_CHARS = 1500
 MAX_CHUNKS_PER_DOC = 25
 VALID_FRACTION = 0.15
-HYPERPARAMETERS = {"lr": 0.2, "epoch": 40, "dim": 16, "wordNgrams": 1, "minCount": 3, "bucket": 0, "loss": "softmax", "thread": 1, "seed": 0}
+HYPERPARAMETERS = {
+    "lr": 0.2,
+    "epoch": 40,
+    "dim": 16,
+    "wordNgrams": 1,
+    "minCount": 3,
+    "bucket": 0,
+    "loss": "softmax",
+    "thread": 1,
+    "seed": 0,
+}
 QUANTIZE: dict[str, Any] | None = None  # e.g. {"cutoff": 0, "qnorm": True, "dsub": 2}: 0.5 MB, ~20% slower
 ARTIFACTS = ("model.bin", "model.ftz")
 # Stdlib parts that are not prose about the library (tests, vendored tools, the demo corpus's source).
-_DOCSTRING_EXCLUDE = ("test", "tests", "idlelib", "lib2to3", "pydoc_data", "site-packages", "ensurepip", "turtledemo", "__phello__")
+_DOCSTRING_EXCLUDE = (
+    "test",
+    "tests",
+    "idlelib",
+    "lib2to3",
+    "pydoc_data",
+    "site-packages",
+    "ensurepip",
+    "turtledemo",
+    "__phello__",
+)
 
 _EN_STOP = frozenset(
     "the of and to in a is that for it as was with be by on not he i this are or his from at which but have an they "
@@ -245,7 +265,8 @@ def build_default_model(
         best = min(best, time.perf_counter() - t)
     metrics["predict_docs_per_s"] = round(len(v_texts) / best)  # this machine, one process, validation texts
     metrics["per_tier_mean_score"] = {
-        t: float(np.mean([s for s, e in zip(v_score, valid) if e["tier"] == t])) for t in sorted({e["tier"] for e in valid})
+        t: float(np.mean([s for s, e in zip(v_score, valid) if e["tier"] == t]))
+        for t in sorted({e["tier"] for e in valid})
     }
     clf.card.metrics = {"validation (proxy labels)": metrics}
     clf.card.training_data.update(
@@ -257,10 +278,24 @@ def build_default_model(
             "train_per_tier": dict(sorted(Counter(e["tier"] for e in train).items())),
             "valid_per_tier": dict(sorted(Counter(e["tier"] for e in valid).items())),
             "sources": {
-                "gensim_test_corpora": {"file": Path(gensim).name, "sha256": sha256_file(gensim), "origin": "gensim 4.4.0 test data (Lee corpus, enwiki), LGPL-2.1"},
-                "dolma_cc_samples": {"file": Path(dolma).name, "sha256": sha256_file(dolma), "origin": "allenai/dolma test data, Apache-2.0"},
-                "cc_raw_small": {"file": Path(cc_raw).name, "sha256": sha256_file(cc_raw), "origin": "chatnoir-resiliparse tests / fineweb-domain-analyzer examples"},
-                "python_docstrings": {"origin": f"CPython {sys.version.split()[0]} Lib/ docstrings via ast (PSF license)"},
+                "gensim_test_corpora": {
+                    "file": Path(gensim).name,
+                    "sha256": sha256_file(gensim),
+                    "origin": "gensim 4.4.0 test data (Lee corpus, enwiki), LGPL-2.1",
+                },
+                "dolma_cc_samples": {
+                    "file": Path(dolma).name,
+                    "sha256": sha256_file(dolma),
+                    "origin": "allenai/dolma test data, Apache-2.0",
+                },
+                "cc_raw_small": {
+                    "file": Path(cc_raw).name,
+                    "sha256": sha256_file(cc_raw),
+                    "origin": "chatnoir-resiliparse tests / fineweb-domain-analyzer examples",
+                },
+                "python_docstrings": {
+                    "origin": f"CPython {sys.version.split()[0]} Lib/ docstrings via ast (PSF license)"
+                },
             },
             "build_seconds": round(time.perf_counter() - t0, 1),
         }
@@ -283,7 +318,21 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     card = build_default_model(args.out, args.gensim, args.dolma, args.cc_raw, seed=args.seed)
     m = card["metrics"]["validation (proxy labels)"]
-    print(json.dumps({"out": str(args.out), "version": card["version"], "f1": m["f1"], "macro_f1": m["macro_f1"], "roc_auc": m["roc_auc"], "spearman": m["spearman"], "mse": m["mse"], "predict_docs_per_s": m["predict_docs_per_s"], "artifact_bytes": (args.out / card["artifact"]).stat().st_size}))
+    print(
+        json.dumps(
+            {
+                "out": str(args.out),
+                "version": card["version"],
+                "f1": m["f1"],
+                "macro_f1": m["macro_f1"],
+                "roc_auc": m["roc_auc"],
+                "spearman": m["spearman"],
+                "mse": m["mse"],
+                "predict_docs_per_s": m["predict_docs_per_s"],
+                "artifact_bytes": (args.out / card["artifact"]).stat().st_size,
+            }
+        )
+    )
     return 0
 
 

@@ -23,8 +23,11 @@ REASON = "benchmark_overlap"
 
 def _stage_kwargs(settings: DecontamSettings) -> dict:
     return dict(
-        benchmarks=list(settings.benchmarks), ngram=settings.ngram, fields=list(settings.fields),
-        confirm_ratio=settings.confirm_ratio, index_cache=settings.index_cache,
+        benchmarks=list(settings.benchmarks),
+        ngram=settings.ngram,
+        fields=list(settings.fields),
+        confirm_ratio=settings.confirm_ratio,
+        index_cache=settings.index_cache,
     )
 
 
@@ -47,8 +50,14 @@ def _stats(n_in: int, matches: list[str], action: str, seconds: float) -> dict:
         by_bench[b] = by_bench.get(b, 0) + 1
     dropped = len(matches) if action == "remove" else 0
     return {
-        "stage": STAGE, "in": n_in, "out": n_in - dropped, "dropped": dropped, "flagged": len(matches),
-        "action": action, "by_benchmark": by_bench, "seconds": round(seconds, 3),
+        "stage": STAGE,
+        "in": n_in,
+        "out": n_in - dropped,
+        "dropped": dropped,
+        "flagged": len(matches),
+        "action": action,
+        "by_benchmark": by_bench,
+        "seconds": round(seconds, 3),
     }
 
 
@@ -74,16 +83,26 @@ def decontaminate(ds, settings: DecontamSettings, work_dir=None, index=None):
         kw["index"] = index
     if isinstance(ds, pa.Table):
         stage = DecontamStage(**kw)
-        tagged = pa.concat_tables([stage(ds.slice(i, settings.batch_size)) for i in range(0, ds.num_rows, settings.batch_size)]) if ds.num_rows else stage(ds)
+        tagged = (
+            pa.concat_tables(
+                [stage(ds.slice(i, settings.batch_size)) for i in range(0, ds.num_rows, settings.batch_size)]
+            )
+            if ds.num_rows
+            else stage(ds)
+        )
         kept, removed = _split(tagged, settings.action)
         matches = [m for m in tagged.column(S.CONTAM_MATCH).to_pylist() if m is not None]
         return kept, removed, _stats(ds.num_rows, matches, settings.action, time.perf_counter() - t0)
 
     from curator.stage import Resources, apply_stage
 
-    tagged = apply_stage(ds, DecontamStage, Resources(num_cpus=0.5, actors=1, batch_size=settings.batch_size), **kw).materialize()
+    tagged = apply_stage(
+        ds, DecontamStage, Resources(num_cpus=0.5, actors=1, batch_size=settings.batch_size), **kw
+    ).materialize()
     n_in = tagged.count()
-    hits = tagged.map_batches(lambda b: b.filter(pc.is_valid(b.column(S.CONTAM_MATCH))).select([S.CONTAM_MATCH]), batch_format="pyarrow")
+    hits = tagged.map_batches(
+        lambda b: b.filter(pc.is_valid(b.column(S.CONTAM_MATCH))).select([S.CONTAM_MATCH]), batch_format="pyarrow"
+    )
     matches = [m for t in hits.iter_batches(batch_format="pyarrow") for m in t.column(S.CONTAM_MATCH).to_pylist()]
     action = settings.action
     kept = tagged.map_batches(lambda b: _split(b, action)[0], batch_format="pyarrow")

@@ -87,14 +87,28 @@ class NgramIndex:
 
     def save(self, path: str | Path) -> None:
         np.savez_compressed(
-            path, ngram=self.ngram, hashes=self.hashes, items=self.items, positions=self.positions,
-            labels=np.array(self.labels, dtype=object), texts=np.array(self.texts, dtype=object), stats=json.dumps(self.stats),
+            path,
+            ngram=self.ngram,
+            hashes=self.hashes,
+            items=self.items,
+            positions=self.positions,
+            labels=np.array(self.labels, dtype=object),
+            texts=np.array(self.texts, dtype=object),
+            stats=json.dumps(self.stats),
         )
 
     @classmethod
     def load(cls, path: str | Path) -> "NgramIndex":
         z = np.load(path, allow_pickle=True)
-        return cls(int(z["ngram"]), z["hashes"], z["items"], z["positions"], list(z["labels"]), list(z["texts"]), json.loads(str(z["stats"])))
+        return cls(
+            int(z["ngram"]),
+            z["hashes"],
+            z["items"],
+            z["positions"],
+            list(z["labels"]),
+            list(z["texts"]),
+            json.loads(str(z["stats"])),
+        )
 
 
 def read_items(path: str | Path, fields: list[str]) -> tuple[str, list[str], list[str]]:
@@ -142,7 +156,9 @@ def build_index(items: list[tuple[str, list[str], list[str]]], ngram: int = 13) 
     return NgramIndex(ngram, hashes[first], item_of[first], starts[first], labels, texts, stats)
 
 
-def load_benchmarks(paths: list[str], ngram: int = 13, fields: list[str] | None = None, cache: str | None = None) -> NgramIndex:
+def load_benchmarks(
+    paths: list[str], ngram: int = 13, fields: list[str] | None = None, cache: str | None = None
+) -> NgramIndex:
     """Build (or load from ``cache``, an ``.npz``) the index of the benchmark files ``paths``."""
     fields = fields or ["text", "question", "options", "choices", "passage", "context", "answer"]
     if cache and Path(cache).exists():

@@ -88,7 +88,9 @@ class DecontamStage(Stage):
                 _, first = np.unique(items, return_index=True)
                 for f in sorted(first)[: self.max_candidates]:
                     k = sel[f]
-                    if self._confirm(texts[int(d)].as_py() or "", int(items[f]), int(starts[k]), int(idx.positions[pos[k]])):
+                    if self._confirm(
+                        texts[int(d)].as_py() or "", int(items[f]), int(starts[k]), int(idx.positions[pos[k]])
+                    ):
                         matches[d] = idx.labels[int(items[f])]
                         break
         col = pa.array(matches, pa.string())

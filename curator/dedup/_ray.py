@@ -36,8 +36,10 @@ def shuffle_apply(ds, key_col: str, parts: int, fn: Callable[[pa.Table], pa.Tabl
     def _apply(group: pa.Table) -> pa.Table:
         return fn(group.drop_columns([PART]))
 
-    return ds.map_batches(_part, batch_format="pyarrow", num_cpus=0.5).groupby(PART, num_partitions=parts).map_groups(
-        _apply, batch_format="pyarrow", num_cpus=0.5
+    return (
+        ds.map_batches(_part, batch_format="pyarrow", num_cpus=0.5)
+        .groupby(PART, num_partitions=parts)
+        .map_groups(_apply, batch_format="pyarrow", num_cpus=0.5)
     )
 
 
@@ -50,7 +52,9 @@ def step_dir(work_dir: str | Path, step: str, clear: bool = True) -> Path:
     return p
 
 
-def read_dir(path: str | Path, schema: pa.Schema | None = None, filter_ids: pa.Array | None = None, id_col: str | None = None) -> pa.Table:
+def read_dir(
+    path: str | Path, schema: pa.Schema | None = None, filter_ids: pa.Array | None = None, id_col: str | None = None
+) -> pa.Table:
     """Read a step directory's Parquet files on the driver (only small steps: edges, cluster maps).
 
     With ``filter_ids``, only rows whose ``id_col`` is in ``filter_ids`` are kept (pushed down).

@@ -108,7 +108,12 @@ def verify_pairs_exact(edges: pa.Table, texts: pa.Table, threshold: float, ngram
     ib = pc.index_in(edges.column(EDGE_B), value_set=ids)
     if ia.null_count or ib.null_count:
         raise ValueError("verify_pairs_exact: texts lack some ids that appear in edges")
-    sim = pair_jaccard(flat, offsets, ia.to_numpy(zero_copy_only=False).astype(np.int64), ib.to_numpy(zero_copy_only=False).astype(np.int64))
+    sim = pair_jaccard(
+        flat,
+        offsets,
+        ia.to_numpy(zero_copy_only=False).astype(np.int64),
+        ib.to_numpy(zero_copy_only=False).astype(np.int64),
+    )
     out = edges.append_column(SHINGLE_JACCARD, pa.array(sim))
     return out.filter(pc.greater_equal(out.column(SHINGLE_JACCARD), threshold))
 

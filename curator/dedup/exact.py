@@ -61,7 +61,14 @@ def duplicate_map(meta: pa.Table) -> pa.Table:
 def _stats(n_in: int, cluster_map: pa.Table, seconds: float) -> dict:
     dropped = int(pc.sum(pc.not_equal(cluster_map.column(S.ID), cluster_map.column(S.KEPT_ID))).as_py() or 0)
     groups = len(pc.unique(cluster_map.column(S.KEPT_ID))) if cluster_map.num_rows else 0
-    return {"stage": STAGE, "in": n_in, "out": n_in - dropped, "dropped": dropped, "duplicate_groups": groups, "seconds": round(seconds, 3)}
+    return {
+        "stage": STAGE,
+        "in": n_in,
+        "out": n_in - dropped,
+        "dropped": dropped,
+        "duplicate_groups": groups,
+        "seconds": round(seconds, 3),
+    }
 
 
 def exact_dedup(ds, settings=None, work_dir: str | Path | None = None, batch_size: int = 4096):

@@ -39,7 +39,9 @@ STEPS = ("minhash_signatures", "lsh_edges", "clusters")
 
 def lsh_params(settings: FuzzyDedupSettings) -> tuple[int, int]:
     """``(bands, rows)`` for ``settings`` (chosen from the threshold unless both are set)."""
-    return resolve_bands_rows(settings.threshold, settings.num_perm, settings.bands, settings.rows, settings.fp_weight, settings.fn_weight)
+    return resolve_bands_rows(
+        settings.threshold, settings.num_perm, settings.bands, settings.rows, settings.fp_weight, settings.fn_weight
+    )
 
 
 def _signature_stage(settings: FuzzyDedupSettings) -> MinHashSignatureStage:
@@ -77,7 +79,9 @@ def _verify(cand: pa.Table, sigs: pa.Table | None, settings: FuzzyDedupSettings,
     if not settings.verify_exact or cand.num_rows == 0:
         return clusters.verify_pairs(cand, sigs, settings.threshold)
     with_est = clusters.verify_pairs(cand, sigs, 0.0)
-    return clusters.verify_pairs_exact(with_est, texts_of(clusters.edge_members(cand)), settings.threshold, settings.ngram, settings.seed)
+    return clusters.verify_pairs_exact(
+        with_est, texts_of(clusters.edge_members(cand)), settings.threshold, settings.ngram, settings.seed
+    )
 
 
 def _default_threads() -> int:
@@ -114,7 +118,9 @@ def table_signatures(table: pa.Table, settings: FuzzyDedupSettings, threads: int
     return pa.concat_tables(parts)
 
 
-def fuzzy_dedup_table(table: pa.Table, settings: FuzzyDedupSettings, work_dir: str | Path | None = None, threads: int | None = None):
+def fuzzy_dedup_table(
+    table: pa.Table, settings: FuzzyDedupSettings, work_dir: str | Path | None = None, threads: int | None = None
+):
     """In-process fuzzy dedup of a ``pyarrow.Table``; returns ``(kept, removed, stats)``.
 
     ``threads``: signature threads (default: one per core, at most 4; see :func:`table_signatures`);
@@ -199,10 +205,16 @@ def _rows_with_ids(ds, ids: pa.Array) -> pa.Table:
 
     parts = ray.get(ds.map_batches(_pick, batch_format="pyarrow", num_cpus=0.5).to_arrow_refs())
     parts = [p for p in parts if p.num_rows]
-    return pa.concat_tables(parts) if parts else pa.table({S.ID: pa.array([], pa.string()), S.TEXT: pa.array([], pa.string())})
+    return (
+        pa.concat_tables(parts)
+        if parts
+        else pa.table({S.ID: pa.array([], pa.string()), S.TEXT: pa.array([], pa.string())})
+    )
 
 
-def compute_clusters(work_dir: str | Path, settings: FuzzyDedupSettings, ds=None) -> tuple[pa.Table, pa.Table, pa.Table]:
+def compute_clusters(
+    work_dir: str | Path, settings: FuzzyDedupSettings, ds=None
+) -> tuple[pa.Table, pa.Table, pa.Table]:
     """Step 3: verify candidate pairs and build the cluster map in ``work_dir/clusters/``.
 
     ``ds``: the input documents; needed for exact verification (``verify_exact``), which reads the

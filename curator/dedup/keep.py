@@ -18,7 +18,11 @@ from curator.dedup._columns import DOC_LEN
 def keep_columns(table: pa.Table) -> pa.Table:
     """``(id, edu_score, doc_len)`` of a document table; missing score -> null, missing length -> computed."""
     n = table.num_rows
-    score = table.column(S.EDU_SCORE).cast(pa.float64()) if S.EDU_SCORE in table.column_names else pa.nulls(n, pa.float64())
+    score = (
+        table.column(S.EDU_SCORE).cast(pa.float64())
+        if S.EDU_SCORE in table.column_names
+        else pa.nulls(n, pa.float64())
+    )
     if DOC_LEN in table.column_names:
         length = table.column(DOC_LEN).cast(pa.int64())
     elif S.N_CHARS in table.column_names and table.column(S.N_CHARS).null_count == 0:

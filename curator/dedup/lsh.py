@@ -40,9 +40,15 @@ def band_keys(sig_table: pa.Table, bands: int, rows: int) -> pa.Table:
         for j in range(rows):
             acc = _mix(acc * _MUL + banded[:, :, j])
     ok = sig_table.column(N_SHINGLES).to_numpy() > 0
-    ids = sig_table.column(S.ID).combine_chunks() if isinstance(sig_table.column(S.ID), pa.ChunkedArray) else sig_table.column(S.ID)
+    ids = (
+        sig_table.column(S.ID).combine_chunks()
+        if isinstance(sig_table.column(S.ID), pa.ChunkedArray)
+        else sig_table.column(S.ID)
+    )
     doc_idx = np.repeat(np.nonzero(ok)[0], bands)
-    return pa.Table.from_arrays([pa.array(acc[ok].reshape(-1), pa.uint64()), ids.take(pa.array(doc_idx))], schema=KEY_SCHEMA)
+    return pa.Table.from_arrays(
+        [pa.array(acc[ok].reshape(-1), pa.uint64()), ids.take(pa.array(doc_idx))], schema=KEY_SCHEMA
+    )
 
 
 def candidate_pairs(keys: pa.Table, max_bucket_pairs: int = 50) -> pa.Table:

@@ -43,7 +43,9 @@ def _areas(threshold: float, bands: int, rows: int) -> tuple[float, float]:
 
 
 @lru_cache(maxsize=64)
-def choose_bands_rows(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5) -> tuple[int, int]:
+def choose_bands_rows(
+    threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5
+) -> tuple[int, int]:
     """``(bands, rows)`` with ``bands * rows <= num_perm`` minimizing the weighted FP + FN area.
 
     All pairs are scored at once (numpy; ~50 ms at 112 permutations, so results are cached). Ties go
@@ -65,7 +67,14 @@ def choose_bands_rows(threshold: float, num_perm: int, fp_weight: float = 0.5, f
     return int(bb), int(rr)
 
 
-def resolve_bands_rows(threshold: float, num_perm: int, bands: int | None, rows: int | None, fp_weight: float = 0.5, fn_weight: float = 0.5) -> tuple[int, int]:
+def resolve_bands_rows(
+    threshold: float,
+    num_perm: int,
+    bands: int | None,
+    rows: int | None,
+    fp_weight: float = 0.5,
+    fn_weight: float = 0.5,
+) -> tuple[int, int]:
     """Bands and rows from settings: both given -> checked; one given -> the other derived; none -> chosen."""
     if bands and rows:
         if bands * rows > num_perm:
@@ -78,7 +87,9 @@ def resolve_bands_rows(threshold: float, num_perm: int, bands: int | None, rows:
     return choose_bands_rows(threshold, num_perm, fp_weight, fn_weight)
 
 
-def expected_error_rates(threshold: float, bands: int, rows: int, at: tuple[float, ...] = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)) -> dict:
+def expected_error_rates(
+    threshold: float, bands: int, rows: int, at: tuple[float, ...] = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+) -> dict:
     """What a ``(bands, rows)`` choice does around ``threshold``.
 
     Returns:

@@ -39,7 +39,11 @@ def _lookup(table: pa.Table, cluster_map: pa.Table) -> tuple[pa.Array, pa.Array]
 def kept_rows(table: pa.Table, cluster_map: pa.Table) -> pa.Table:
     """Rows that stay, with ``dup_cluster_id`` set for cluster members (other rows keep their value)."""
     kept, removed = _lookup(table, cluster_map)
-    old = table.column(S.DUP_CLUSTER_ID).cast(pa.string()) if S.DUP_CLUSTER_ID in table.column_names else pa.nulls(table.num_rows, pa.string())
+    old = (
+        table.column(S.DUP_CLUSTER_ID).cast(pa.string())
+        if S.DUP_CLUSTER_ID in table.column_names
+        else pa.nulls(table.num_rows, pa.string())
+    )
     table = _set_column(table, S.DUP_CLUSTER_ID, pc.coalesce(kept, old))
     return table.filter(pc.invert(removed))
 

@@ -72,10 +72,18 @@ def _trafilatura(settings: ExtractSettings) -> Extractor:
     except ImportError as exc:  # pragma: no cover - depends on the environment
         from curator.exceptions import ConfigError
 
-        raise ConfigError("extract.extractor=trafilatura needs the `trafilatura` package: pip install trafilatura") from exc
+        raise ConfigError(
+            "extract.extractor=trafilatura needs the `trafilatura` package: pip install trafilatura"
+        ) from exc
 
     def run(html: str) -> str:
-        out = trafilatura.extract(html, include_comments=False, include_tables=True, favor_recall=not settings.main_content, deduplicate=False)
+        out = trafilatura.extract(
+            html,
+            include_comments=False,
+            include_tables=True,
+            favor_recall=not settings.main_content,
+            deduplicate=False,
+        )
         return _tidy(out or "")
 
     return run
@@ -83,7 +91,9 @@ def _trafilatura(settings: ExtractSettings) -> Extractor:
 
 _DROP_BLOCKS = re.compile(r"<(script|style|noscript|template|svg|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _COMMENTS = re.compile(r"<!--.*?-->", re.DOTALL)
-_BLOCK_TAGS = re.compile(r"<\s*/?\s*(p|div|br|li|tr|h[1-6]|section|article|header|footer|nav|ul|ol|table|title)\b[^>]*>", re.IGNORECASE)
+_BLOCK_TAGS = re.compile(
+    r"<\s*/?\s*(p|div|br|li|tr|h[1-6]|section|article|header|footer|nav|ul|ol|table|title)\b[^>]*>", re.IGNORECASE
+)
 _TAGS = re.compile(r"<[^>]*>")
 
 
@@ -101,7 +111,11 @@ def _naive(settings: ExtractSettings) -> Extractor:
     return run
 
 
-EXTRACTORS: dict[str, Callable[[ExtractSettings], Extractor]] = {"resiliparse": _resiliparse, "trafilatura": _trafilatura, "naive": _naive}
+EXTRACTORS: dict[str, Callable[[ExtractSettings], Extractor]] = {
+    "resiliparse": _resiliparse,
+    "trafilatura": _trafilatura,
+    "naive": _naive,
+}
 
 
 def get_extractor(settings: ExtractSettings | dict | None = None) -> Extractor:

@@ -1,4 +1,5 @@
 """Text quality heuristics (Gopher / C4 / FineWeb-style rules) and their stage."""
+
 from curator.heuristics.rules import RULES, TextStats, failed_rules
 from curator.heuristics.stage import HeuristicStage
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from itertools import chain
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import chain
 
 import numpy as np
 import pyarrow as pa
@@ -299,7 +299,13 @@ def _measure_texts(texts: Sequence[str], top_ns: set[int], dup_ns: set[int]) -> 
     n_alpha = _segment_sums(tok_alpha[tok_codes], offsets)
     n_stop = _segment_sums(tok_stop[tok_codes], offsets)
     for i, st in enumerate(stats):
-        st.__dict__.update(words=split[i], n_words=int(counts[i]), sum_word_len=int(sum_len[i]), n_alpha_words=int(n_alpha[i]), n_stop_words=int(n_stop[i]))
+        st.__dict__.update(
+            words=split[i],
+            n_words=int(counts[i]),
+            sum_word_len=int(sum_len[i]),
+            n_alpha_words=int(n_alpha[i]),
+            n_stop_words=int(n_stop[i]),
+        )
 
     vocab = max(len(low_index), 1)
     if not (top_ns or dup_ns):

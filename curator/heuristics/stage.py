@@ -23,7 +23,9 @@ class HeuristicStage(Stage):
 
     def __init__(self, settings: dict | HeuristicSettings | None = None, first_only: bool = True) -> None:
         super().__init__()
-        self.settings = settings if isinstance(settings, HeuristicSettings) else HeuristicSettings.model_validate(settings or {})
+        self.settings = (
+            settings if isinstance(settings, HeuristicSettings) else HeuristicSettings.model_validate(settings or {})
+        )
         self.first_only = first_only
 
     def process(self, batch: pa.Table) -> pa.Table:
@@ -38,7 +40,11 @@ class HeuristicStage(Stage):
             n_words = pa.array([len(t.split()) for t in texts], type=pa.int64())
         n_chars = pc.utf8_length(batch.column(S.TEXT)).cast(pa.int64())
         out = batch
-        for name, arr in ((S.N_CHARS, n_chars), (S.N_WORDS, n_words), (S.HEURISTIC_FLAGS, pa.array(flags, type=pa.list_(pa.string())))):
+        for name, arr in (
+            (S.N_CHARS, n_chars),
+            (S.N_WORDS, n_words),
+            (S.HEURISTIC_FLAGS, pa.array(flags, type=pa.list_(pa.string()))),
+        ):
             if name in out.column_names:
                 out = out.drop_columns([name])
             out = out.append_column(name, arr)

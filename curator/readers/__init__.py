@@ -58,7 +58,9 @@ def _wet(shard, settings, batcher, extract=None):
 READERS = {"jsonl": _jsonl, "parquet": _parquet, "hf": _hf, "hf-hub": _hf_hub, "warc": _warc, "wet": _wet}
 
 
-def read_shard(shard: Shard, settings: InputSettings | None = None, extract: dict | None = None) -> Iterator[tuple[pa.Table, pa.Table]]:
+def read_shard(
+    shard: Shard, settings: InputSettings | None = None, extract: dict | None = None
+) -> Iterator[tuple[pa.Table, pa.Table]]:
     """Stream one shard as (documents, quarantine) table pairs of at most ``settings.rows_per_part`` rows.
 
     ``extract`` (the config's ``extract`` section) tells the WARC reader how to turn HTML into text.

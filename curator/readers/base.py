@@ -22,7 +22,17 @@ from pathlib import Path
 
 from curator.exceptions import InputError
 
-JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz", ".jsonl.zst", ".json.zst", ".jsonl.zstd")
+JSONL_SUFFIXES = (
+    ".jsonl",
+    ".json",
+    ".ndjson",
+    ".jsonl.gz",
+    ".json.gz",
+    ".ndjson.gz",
+    ".jsonl.zst",
+    ".json.zst",
+    ".jsonl.zstd",
+)
 PARQUET_SUFFIXES = (".parquet", ".pq")
 WARC_SUFFIXES = (".warc", ".warc.gz")
 WET_SUFFIXES = (".wet", ".wet.gz", ".warc.wet.gz")
@@ -60,7 +70,11 @@ def detect_format(path: str) -> str | None:
 
 
 def _is_hf_dataset_dir(path: Path) -> bool:
-    return (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists() or (path / "state.json").exists()
+    return (
+        (path / "dataset_info.json").exists()
+        or (path / "dataset_dict.json").exists()
+        or (path / "state.json").exists()
+    )
 
 
 def _walk(root: Path) -> Iterator[Path]:
@@ -169,7 +183,9 @@ def expand_inputs(paths: list[str], fmt: str = "auto") -> list[Shard]:
                     if ff:
                         shards[_shard_path(p)] = Shard(_shard_path(p), ff)
                     continue
-                raise InputError(f"input path {m!r} does not exist: check the path (relative paths are resolved from {os.getcwd()})")
+                raise InputError(
+                    f"input path {m!r} does not exist: check the path (relative paths are resolved from {os.getcwd()})"
+                )
             if not os.access(p, os.R_OK):
                 raise InputError(f"input path {m!r} is not readable: fix its permissions")
             if p.is_dir():
@@ -186,8 +202,12 @@ def expand_inputs(paths: list[str], fmt: str = "auto") -> list[Shard]:
             else:
                 ff = fmt if fmt != "auto" else detect_format(p.name)
                 if ff is None:
-                    raise InputError(f"cannot tell the format of {m!r} from its name: set `input.format` (jsonl, parquet, hf, warc, wet)")
+                    raise InputError(
+                        f"cannot tell the format of {m!r} from its name: set `input.format` (jsonl, parquet, hf, warc, wet)"
+                    )
                 shards[str(p.resolve())] = Shard(str(p.resolve()), ff)
     if not shards:
-        raise InputError(f"no readable input shards under {paths}: expected .jsonl[.gz|.zst], .parquet, WARC/WET or a datasets directory")
+        raise InputError(
+            f"no readable input shards under {paths}: expected .jsonl[.gz|.zst], .parquet, WARC/WET or a datasets directory"
+        )
     return sorted(shards.values(), key=lambda s: s.path)

@@ -40,7 +40,16 @@ MALFORMED_RECORD = "malformed_record"
 class RecordBatcher:
     """Accumulate validated rows and quarantine rows; emit them as tables every ``rows_per_part``."""
 
-    def __init__(self, source: str, shard_key: str, text_field: str, id_field: str, url_field: str, max_doc_bytes: int, rows_per_part: int) -> None:
+    def __init__(
+        self,
+        source: str,
+        shard_key: str,
+        text_field: str,
+        id_field: str,
+        url_field: str,
+        max_doc_bytes: int,
+        rows_per_part: int,
+    ) -> None:
         self.source = source
         self.shard_key = shard_key
         self.text_field = text_field
@@ -68,21 +77,38 @@ class RecordBatcher:
             return
         text = record.get(self.text_field)
         if text is None:
-            self.quarantine(location, MISSING_TEXT, f"no `{self.text_field}` field (fields: {sorted(record)[:10]})", raw)
+            self.quarantine(
+                location, MISSING_TEXT, f"no `{self.text_field}` field (fields: {sorted(record)[:10]})", raw
+            )
             return
         if not isinstance(text, str):
-            self.quarantine(location, NON_STRING_TEXT, f"`{self.text_field}` is {type(text).__name__}, not a string", raw)
+            self.quarantine(
+                location, NON_STRING_TEXT, f"`{self.text_field}` is {type(text).__name__}, not a string", raw
+            )
             return
         self.add_text(text, record.get(self.id_field), location, url=record.get(self.url_field), raw=raw, extra=record)
 
-    def add_text(self, text: str, doc_id: Any, location: Any, url: Any = None, raw: bytes | str | None = None, extra: dict | None = None) -> None:
+    def add_text(
+        self,
+        text: str,
+        doc_id: Any,
+        location: Any,
+        url: Any = None,
+        raw: bytes | str | None = None,
+        extra: dict | None = None,
+    ) -> None:
         """Keep one document or quarantine it: the single check every reader's rows pass through."""
         if not text.strip():
             self.quarantine(location, EMPTY_TEXT, "text is empty or whitespace", raw)
             return
         n_bytes = len(text.encode("utf-8", errors="surrogatepass"))
         if n_bytes > self.max_doc_bytes:
-            self.quarantine(location, TOO_LARGE, f"{n_bytes} bytes > input.max_doc_bytes={self.max_doc_bytes}", raw if raw is not None else text)
+            self.quarantine(
+                location,
+                TOO_LARGE,
+                f"{n_bytes} bytes > input.max_doc_bytes={self.max_doc_bytes}",
+                raw if raw is not None else text,
+            )
             return
         if not _encodes(text):
             self.quarantine(location, BAD_UTF8, "text holds unpaired surrogates", raw)
@@ -99,7 +125,9 @@ class RecordBatcher:
         doc_id = fields[S.ID]
         doc_id = f"{self.shard_key}:{location}" if doc_id is None or doc_id == "" else doc_id
         if doc_id in self._seen_ids:
-            self.quarantine(location, DUPLICATE_ID, f"id {doc_id!r} already seen in this shard", raw if raw is not None else text)
+            self.quarantine(
+                location, DUPLICATE_ID, f"id {doc_id!r} already seen in this shard", raw if raw is not None else text
+            )
             return
         self._seen_ids.add(doc_id)
         self._rows[S.ID].append(doc_id)
@@ -118,7 +146,11 @@ class RecordBatcher:
 
     def flush(self) -> tuple[pa.Table, pa.Table]:
         docs = pa.Table.from_pydict(self._rows, schema=S.INPUT_SCHEMA)
-        quarantine = pa.Table.from_pylist(self._quarantine, schema=S.QUARANTINE_SCHEMA) if self._quarantine else S.empty(S.QUARANTINE_SCHEMA)
+        quarantine = (
+            pa.Table.from_pylist(self._quarantine, schema=S.QUARANTINE_SCHEMA)
+            if self._quarantine
+            else S.empty(S.QUARANTINE_SCHEMA)
+        )
         self._rows = {f.name: [] for f in S.INPUT_SCHEMA}
         self._quarantine = []
         return docs, quarantine

@@ -22,7 +22,14 @@ import pyarrow as pa
 
 from curator import schema as S
 from curator.extract import decode_html, get_extractor
-from curator.readers.records import BAD_UTF8, MALFORMED_RECORD, TOO_LARGE, TRUNCATED_FILE, UNREADABLE_FILE, RecordBatcher
+from curator.readers.records import (
+    BAD_UTF8,
+    MALFORMED_RECORD,
+    TOO_LARGE,
+    TRUNCATED_FILE,
+    UNREADABLE_FILE,
+    RecordBatcher,
+)
 from curator.settings import ExtractSettings
 
 # Quarantine reasons specific to WARC/WET input (stable strings: counted in the manifest).
@@ -54,10 +61,19 @@ def _strip_id(value: str | None) -> str | None:
 def _iterate(path: str, record_types, parse_http: bool):
     from fastwarc.warc import ArchiveIterator
 
-    return ArchiveIterator(path, record_types=record_types, parse_http=parse_http, auto_decode="all", fsspec_args=False, stream_detect=True)
+    return ArchiveIterator(
+        path,
+        record_types=record_types,
+        parse_http=parse_http,
+        auto_decode="all",
+        fsspec_args=False,
+        stream_detect=True,
+    )
 
 
-def read_warc(path: str, batcher: RecordBatcher, extract: ExtractSettings | dict | None = None) -> Iterator[tuple[pa.Table, pa.Table]]:
+def read_warc(
+    path: str, batcher: RecordBatcher, extract: ExtractSettings | dict | None = None
+) -> Iterator[tuple[pa.Table, pa.Table]]:
     """Yield (documents, quarantine) tables from the HTML responses of one WARC file."""
     from fastwarc.warc import WarcRecordType
 
@@ -83,7 +99,9 @@ def _add_response(record, n: int, batcher: RecordBatcher, settings: ExtractSetti
     location = record_id or f"record {n}"
     url = _strip_id(headers.get("WARC-Target-URI"))
     if not record.is_http or record.http_headers is None:
-        batcher.quarantine(location, MALFORMED_RECORD, f"HTTP headers could not be parsed (url={url})", _read(record, RAW_PREVIEW))
+        batcher.quarantine(
+            location, MALFORMED_RECORD, f"HTTP headers could not be parsed (url={url})", _read(record, RAW_PREVIEW)
+        )
         return
     status = record.http_headers.status_code
     if status is None:
@@ -94,18 +112,35 @@ def _add_response(record, n: int, batcher: RecordBatcher, settings: ExtractSetti
         return
     ctype = (record.http_content_type or "").lower()
     if settings.max_html_bytes and record.content_length > settings.max_html_bytes + 65536:
-        batcher.quarantine(location, TOO_LARGE, f"{record.content_length} bytes > extract.max_html_bytes={settings.max_html_bytes}", _read(record, RAW_PREVIEW))
+        batcher.quarantine(
+            location,
+            TOO_LARGE,
+            f"{record.content_length} bytes > extract.max_html_bytes={settings.max_html_bytes}",
+            _read(record, RAW_PREVIEW),
+        )
         return
     payload = _read(record)
     if ctype not in HTML_TYPES and not (not ctype and _HTML_SNIFF.search(payload[:2048])):
-        batcher.quarantine(location, NOT_HTML, f"Content-Type {ctype or '(none)'!r} (url={url})", payload[:RAW_PREVIEW])
+        batcher.quarantine(
+            location, NOT_HTML, f"Content-Type {ctype or '(none)'!r} (url={url})", payload[:RAW_PREVIEW]
+        )
         return
     if len(payload) > settings.max_html_bytes:
-        batcher.quarantine(location, TOO_LARGE, f"{len(payload)} bytes > extract.max_html_bytes={settings.max_html_bytes}", payload[:RAW_PREVIEW])
+        batcher.quarantine(
+            location,
+            TOO_LARGE,
+            f"{len(payload)} bytes > extract.max_html_bytes={settings.max_html_bytes}",
+            payload[:RAW_PREVIEW],
+        )
         return
     html = decode_html(payload, record.http_charset)
     if html is None:
-        batcher.quarantine(location, UNDECODABLE, f"payload does not decode as {record.http_charset or 'utf-8'} or a detected charset", payload)
+        batcher.quarantine(
+            location,
+            UNDECODABLE,
+            f"payload does not decode as {record.http_charset or 'utf-8'} or a detected charset",
+            payload,
+        )
         return
     try:
         text = extractor(html)
@@ -137,7 +172,9 @@ def read_wet(path: str, batcher: RecordBatcher) -> Iterator[tuple[pa.Table, pa.T
                 batcher.quarantine(location, BAD_UTF8, str(exc)[:200], payload)
                 continue
             extra = {S.CRAWL_DATE: iso_date(headers.get("WARC-Date")), S.RECORD_ID: record_id}
-            batcher.add_text(text, record_id, location, url=_strip_id(headers.get("WARC-Target-URI")), raw=payload, extra=extra)
+            batcher.add_text(
+                text, record_id, location, url=_strip_id(headers.get("WARC-Target-URI")), raw=payload, extra=extra
+            )
             yield from batcher.drain()
     except Exception as exc:  # OSError from fastwarc: truncated gzip, unreadable file
         reason = UNREADABLE_FILE if n == 0 and not _openable(path) else TRUNCATED_FILE

@@ -49,7 +49,9 @@ class UrlBlocklist:
         try:
             self._regex = re.compile("|".join(f"(?:{p})" for p in self.patterns)) if self.patterns else None
         except re.error as exc:
-            raise ConfigError(f"invalid URL filter pattern: {exc}. Fix the `re:` entry or url_filter.patterns") from exc
+            raise ConfigError(
+                f"invalid URL filter pattern: {exc}. Fix the `re:` entry or url_filter.patterns"
+            ) from exc
 
     def add_lines(self, lines, source: str = "blocklist") -> None:
         for raw in lines:
@@ -91,15 +93,21 @@ def load_blocklist(settings: UrlFilterSettings | dict | None = None) -> UrlBlock
     Raises:
         ConfigError: a blocklist file that cannot be read, or an invalid regex.
     """
-    settings = settings if isinstance(settings, UrlFilterSettings) else UrlFilterSettings.model_validate(settings or {})
+    settings = (
+        settings if isinstance(settings, UrlFilterSettings) else UrlFilterSettings.model_validate(settings or {})
+    )
     bl = UrlBlocklist(drop_missing_url=settings.drop_missing_url)
     files = ([str(DEFAULT_BLOCKLIST)] if settings.use_default_blocklist else []) + list(settings.blocklist_files)
     for f in files:
         try:
             bl.add_lines(Path(f).read_text(encoding="utf-8").splitlines(), source=f)
         except OSError as exc:
-            raise ConfigError(f"cannot read URL blocklist {f}: {exc.strerror or exc}. Check url_filter.blocklist_files") from exc
-    bl.add_lines(list(settings.domains) + [f"kw:{k}" for k in settings.keywords] + [f"re:{p}" for p in settings.patterns])
+            raise ConfigError(
+                f"cannot read URL blocklist {f}: {exc.strerror or exc}. Check url_filter.blocklist_files"
+            ) from exc
+    bl.add_lines(
+        list(settings.domains) + [f"kw:{k}" for k in settings.keywords] + [f"re:{p}" for p in settings.patterns]
+    )
     return bl
 
 
@@ -128,7 +136,9 @@ class UrlFilterStage(Stage):
 
     def __init__(self, settings: dict | UrlFilterSettings | None = None) -> None:
         super().__init__()
-        self.settings = settings if isinstance(settings, UrlFilterSettings) else UrlFilterSettings.model_validate(settings or {})
+        self.settings = (
+            settings if isinstance(settings, UrlFilterSettings) else UrlFilterSettings.model_validate(settings or {})
+        )
         self.blocklist: UrlBlocklist | None = None
 
     def setup(self) -> None:

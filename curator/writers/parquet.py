@@ -26,7 +26,9 @@ def _compression(name: str) -> str | None:
     return None if name == "none" else name
 
 
-def atomic_write_table(table: pa.Table, path: str | Path, compression: str = "zstd", row_group_rows: int = 8192) -> Path:
+def atomic_write_table(
+    table: pa.Table, path: str | Path, compression: str = "zstd", row_group_rows: int = 8192
+) -> Path:
     """Write ``table`` to ``path`` atomically (temp file, fsync, rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -38,7 +40,9 @@ def atomic_write_table(table: pa.Table, path: str | Path, compression: str = "zs
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}. Check free space and permissions of {path.parent}.") from exc
+        raise OutputError(
+            f"cannot write {path}: {exc.strerror or exc}. Check free space and permissions of {path.parent}."
+        ) from exc
     return path
 
 
@@ -55,7 +59,9 @@ def atomic_write_json(data: dict, path: str | Path) -> Path:
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}. Check free space and permissions of {path.parent}.") from exc
+        raise OutputError(
+            f"cannot write {path}: {exc.strerror or exc}. Check free space and permissions of {path.parent}."
+        ) from exc
     return path
 
 
@@ -84,7 +90,9 @@ def parquet_files(directory: str | Path) -> list[Path]:
     d = Path(directory)
     if not d.exists():
         return []
-    return sorted(p for p in d.rglob("*.parquet") if not any(part.startswith((".", "_")) for part in p.relative_to(d).parts))
+    return sorted(
+        p for p in d.rglob("*.parquet") if not any(part.startswith((".", "_")) for part in p.relative_to(d).parts)
+    )
 
 
 def count_rows(directory: str | Path) -> int:
@@ -96,7 +104,9 @@ def temp_dir_for(final: str | Path) -> Path:
     return final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
 
 
-def commit_dir(tmp: str | Path, final: str | Path, schema: pa.Schema, rename_parts: bool = True, compression: str = "zstd") -> list[Path]:
+def commit_dir(
+    tmp: str | Path, final: str | Path, schema: pa.Schema, rename_parts: bool = True, compression: str = "zstd"
+) -> list[Path]:
     """Make ``tmp`` (a directory of Parquet files) appear atomically as ``final``.
 
     Files are renamed to ``part-NNNNN.parquet`` in a deterministic order (sorted by their

@@ -8,8 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.cli.root import app
 from curator.exceptions import BuildStopped, CuratorError
+from pipelines.cli.root import app
 
 console = Console(stderr=True)
 
@@ -17,10 +17,18 @@ console = Console(stderr=True)
 @app.command("build")
 def build(
     config: Path | None = typer.Argument(None, help="Build config (YAML). Omit to build the built-in demo corpus."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output directory (phase1/, phase2/, rejected/, quarantine/, manifest.json)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Discard an existing build in --out made with another config."),
-    address: str | None = typer.Option(None, "--address", help="Ray cluster address (`auto` or host:port); overrides ray.address."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Estimate documents, bytes, time and memory per stage, then stop."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Output directory (phase1/, phase2/, rejected/, quarantine/, manifest.json)."
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Discard an existing build in --out made with another config."
+    ),
+    address: str | None = typer.Option(
+        None, "--address", help="Ray cluster address (`auto` or host:port); overrides ray.address."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Estimate documents, bytes, time and memory per stage, then stop."
+    ),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
 ) -> None:
     """Build phase-1 and phase-2 corpora from web shards (resumable: rerun the same command after a crash)."""
@@ -45,7 +53,13 @@ def build(
             return
         from pipelines.build import run_build
 
-        manifest = run_build(cfg, out, overwrite=overwrite, progress=not no_progress, log=lambda m: console.print(m, highlight=False, markup=False))
+        manifest = run_build(
+            cfg,
+            out,
+            overwrite=overwrite,
+            progress=not no_progress,
+            log=lambda m: console.print(m, highlight=False, markup=False),
+        )
     except BuildStopped as exc:  # SIGTERM/SIGINT: committed work is kept
         console.print(str(exc), markup=False, highlight=False)
         raise typer.Exit(code=128 + exc.signum) from None
@@ -63,7 +77,9 @@ def print_summary(manifest: dict, out: Path) -> None:
         if "in" not in st:
             continue
         reasons = ", ".join(f"{k}: {v}" for k, v in list(st.get("reasons", {}).items())[:3])
-        table.add_row(st["name"], str(st["in"]), str(st["out"]), str(st["dropped"]), reasons, f"{st.get('seconds', 0):.1f}")
+        table.add_row(
+            st["name"], str(st["in"]), str(st["out"]), str(st["dropped"]), reasons, f"{st.get('seconds', 0):.1f}"
+        )
     Console().print(table)
     o = manifest["outputs"]
     Console().print(

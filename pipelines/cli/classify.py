@@ -19,12 +19,20 @@ def _fail(exc: Exception) -> None:
 
 @app.command("train-classifier")
 def train_classifier_cmd(
-    annotations: Path = typer.Option(..., "--annotations", help="JSONL (.gz) or Parquet annotations with a text and a 0-5 label field."),
-    out: Path = typer.Option(..., "--out", help="Model directory to write (artifact, model_card.json, validation plots)."),
+    annotations: Path = typer.Option(
+        ..., "--annotations", help="JSONL (.gz) or Parquet annotations with a text and a 0-5 label field."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", help="Model directory to write (artifact, model_card.json, validation plots)."
+    ),
     backend: str = typer.Option("fasttext", "--backend", help="fasttext or sklearn."),
     text_field: str = typer.Option("text", "--text-field", help="Field holding the document text."),
     label_field: str = typer.Option("score", "--label-field", help="Field holding the 0-5 label (int or float)."),
-    folds: int = typer.Option(5, "--folds", help="Cross-fitting folds: thresholds and metrics from out-of-fold scores, the model trained on every row. 0: one split (--valid-fraction)."),
+    folds: int = typer.Option(
+        5,
+        "--folds",
+        help="Cross-fitting folds: thresholds and metrics from out-of-fold scores, the model trained on every row. 0: one split (--valid-fraction).",
+    ),
     valid_fraction: float = typer.Option(0.2, "--valid-fraction", help="Stratified validation share when --folds 0."),
     seed: int = typer.Option(0, "--seed", help="Split and training seed."),
     name: Optional[str] = typer.Option(None, "--name", help="Model name (version = name-sha256[:12])."),
@@ -37,7 +45,15 @@ def train_classifier_cmd(
         _fail(ValueError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}"))
     try:
         summary = train_from_annotations(
-            annotations, out, backend=backend, text_field=text_field, label_field=label_field, valid_fraction=valid_fraction, seed=seed, name=name, folds=folds
+            annotations,
+            out,
+            backend=backend,
+            text_field=text_field,
+            label_field=label_field,
+            valid_fraction=valid_fraction,
+            seed=seed,
+            name=name,
+            folds=folds,
         )
     except (CuratorError, FileNotFoundError) as exc:
         _fail(exc)
@@ -47,16 +63,22 @@ def train_classifier_cmd(
 @app.command("eval-classifier")
 def eval_classifier_cmd(
     model: str = typer.Option("default", "--model", help="Model directory or `default`."),
-    annotations: Path = typer.Option(..., "--annotations", help="JSONL (.gz) or Parquet annotations with a text and a 0-5 label field."),
+    annotations: Path = typer.Option(
+        ..., "--annotations", help="JSONL (.gz) or Parquet annotations with a text and a 0-5 label field."
+    ),
     text_field: str = typer.Option("text", "--text-field"),
-    label_field: str = typer.Option("score", "--label-field", help="The (teacher's) 0-5 label the model is judged against."),
+    label_field: str = typer.Option(
+        "score", "--label-field", help="The (teacher's) 0-5 label the model is judged against."
+    ),
     reference_label_field: Optional[str] = typer.Option(
         None,
         "--reference-label-field",
         help="A second 0-5 label field (e.g. human labels beside the teacher's): adds the teacher's own agreement with it "
         "(the ceiling) and the model's and length baseline's metrics against it.",
     ),
-    out: Optional[Path] = typer.Option(None, "--out", help="Where to write metrics.json and the PNG plots (default: next to the annotations file)."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="Where to write metrics.json and the PNG plots (default: next to the annotations file)."
+    ),
 ) -> None:
     """Evaluate a classifier on labelled documents beside the length baseline: a summary table on stderr,
     the metrics JSON on stdout, metrics.json and plots (confusion, score distribution, calibration, ROC) in --out."""
@@ -72,7 +94,10 @@ def eval_classifier_cmd(
     except (CuratorError, FileNotFoundError) as exc:
         _fail(exc)
     if docs.n_rejected:
-        print(f"rejected {docs.n_rejected} rows: " + ", ".join(f"{k}={v}" for k, v in sorted(docs.rejected.items())), file=sys.stderr)
+        print(
+            f"rejected {docs.n_rejected} rows: " + ", ".join(f"{k}={v}" for k, v in sorted(docs.rejected.items())),
+            file=sys.stderr,
+        )
     if not docs.texts:
         _fail(ValueError(f"{annotations}: no usable rows (text field {text_field!r}, label field {label_field!r})"))
     if reference_label_field and docs.reference_missing:
@@ -110,7 +135,16 @@ def score_cmd(
     from pipelines.score import run_score
 
     try:
-        summary = run_score(inputs, out, model=model, fmt=fmt, text_field=text_field, id_field=id_field, num_actors=actors, batch_size=batch_size)
+        summary = run_score(
+            inputs,
+            out,
+            model=model,
+            fmt=fmt,
+            text_field=text_field,
+            id_field=id_field,
+            num_actors=actors,
+            batch_size=batch_size,
+        )
     except CuratorError as exc:
         _fail(exc)
     typer.echo(json.dumps(summary))
@@ -118,9 +152,19 @@ def score_cmd(
 
 @app.command("train-default")
 def train_default_cmd(
-    out: Optional[Path] = typer.Option(None, "--out", help="Model directory (default: the packaged classifiers/default)."),
-    annotations: Optional[Path] = typer.Option(None, "--annotations", help="Teacher labels (default: ../shared/data/labeled/fineweb_edu_llama3_annotations.jsonl)."),
-    distill: Optional[Path] = typer.Option(None, "--distill", help="Classifier-scored documents (default: ../shared/data/labeled/fineweb_edu_classifier_scores.jsonl)."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="Model directory (default: the packaged classifiers/default)."
+    ),
+    annotations: Optional[Path] = typer.Option(
+        None,
+        "--annotations",
+        help="Teacher labels (default: ../shared/data/labeled/fineweb_edu_llama3_annotations.jsonl).",
+    ),
+    distill: Optional[Path] = typer.Option(
+        None,
+        "--distill",
+        help="Classifier-scored documents (default: ../shared/data/labeled/fineweb_edu_classifier_scores.jsonl).",
+    ),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Rebuild the default model from real teacher labels with the committed recipe (classifiers/recipes/default_model.py)."""

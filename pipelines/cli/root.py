@@ -3,7 +3,9 @@
 import typer
 
 app = typer.Typer(
-    help="edu-curator: build data-optimal pretraining corpora.", no_args_is_help=True, pretty_exceptions_show_locals=False
+    help="edu-curator: build data-optimal pretraining corpora.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
 )
 
 

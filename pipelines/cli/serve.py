@@ -31,7 +31,9 @@ def parse_model_specs(values: list[str]) -> dict[str, str]:
         if spec != "default":
             spec = str(Path(spec).expanduser().resolve())
         if name in out:
-            raise typer.BadParameter(f"model name {name!r} is given twice; use NAME=DIR to name models apart", param_hint="--model")
+            raise typer.BadParameter(
+                f"model name {name!r} is given twice; use NAME=DIR to name models apart", param_hint="--model"
+            )
         out[name] = spec
     return out
 
@@ -47,16 +49,29 @@ def serve(
     ),
     host: str = typer.Option("127.0.0.1", help="Interface to bind (0.0.0.0 exposes the API to the network)."),
     port: int = typer.Option(8080, help="TCP port."),
-    workers: int = typer.Option(1, min=1, help="uvicorn worker processes (each loads the models and one scoring process)."),
-    threshold: float = typer.Option(None, min=0, max=5, help="`keep` is edu_score >= threshold. (default: 2.5, the calibrated level-3 decision: edu_int_score >= 3)"),
+    workers: int = typer.Option(
+        1, min=1, help="uvicorn worker processes (each loads the models and one scoring process)."
+    ),
+    threshold: float = typer.Option(
+        None,
+        min=0,
+        max=5,
+        help="`keep` is edu_score >= threshold. (default: 2.5, the calibrated level-3 decision: edu_int_score >= 3)",
+    ),
     max_docs: int = typer.Option(None, min=1, help="Documents per request. (default: 1024)"),
     max_chars: int = typer.Option(None, min=1, help="Characters per document. (default: 100000)"),
     max_body_bytes: int = typer.Option(None, min=1, help="Request body bytes. (default: 16 MiB)"),
-    cors_origin: list[str] = typer.Option(None, "--cors-origin", help="Allowed CORS origin (repeatable; none by default)."),
+    cors_origin: list[str] = typer.Option(
+        None, "--cors-origin", help="Allowed CORS origin (repeatable; none by default)."
+    ),
     executor: str = typer.Option(None, help="Where models run: `process` (default) or `thread`."),
     batch_max_docs: int = typer.Option(None, min=1, help="Documents per merged model call. (default: 2048)"),
-    batch_max_wait_ms: float = typer.Option(None, min=0, help="Wait for more requests before a model call. (default: 0)"),
-    access_log: bool = typer.Option(False, "--access-log/--no-access-log", help="uvicorn access log (costs throughput)."),
+    batch_max_wait_ms: float = typer.Option(
+        None, min=0, help="Wait for more requests before a model call. (default: 0)"
+    ),
+    access_log: bool = typer.Option(
+        False, "--access-log/--no-access-log", help="uvicorn access log (costs throughput)."
+    ),
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
     """Serve POST /v1/score, GET /v1/models, /healthz, /readyz and /metrics.
@@ -102,7 +117,9 @@ def serve(
             raise typer.Exit(2) from exc
 
     key_state = "on" if settings.api_key else f"off (set {settings.api_key_env} to require a key)"
-    typer.echo(f"serving {', '.join(settings.models)} on http://{host}:{port} ({workers} worker(s); API key {key_state})")
+    typer.echo(
+        f"serving {', '.join(settings.models)} on http://{host}:{port} ({workers} worker(s); API key {key_state})"
+    )
     common = dict(host=host, port=port, log_level=log_level, access_log=access_log, timeout_graceful_shutdown=10)
     if workers == 1:
         from classifiers.api.app import create_app

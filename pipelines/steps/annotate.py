@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from curator import schema as S
 from curator.settings import BuildConfig, config_hash
-from curator.stage import Resources, Stage, TASK_CPUS, actor_pool
+from curator.stage import TASK_CPUS, Resources, Stage, actor_pool
 
 
 def heuristic_stage(config: BuildConfig) -> Stage:

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from curator import schema as S
 from curator.settings import BuildConfig
-from curator.stage import Filter, Stage, TASK_CPUS
+from curator.stage import TASK_CPUS, Filter, Stage
 from curator.writers import count_rows, parquet_files
 from pipelines.context import BuildContext
 
@@ -147,8 +147,8 @@ class RowStep(Step):
         )
 
     def run(self, ctx: BuildContext, src: Path | None) -> dict:
-        from pipelines.executor import file_tasks, read_dir, write_dataset
         from curator.stage import run_stage
+        from pipelines.executor import file_tasks, read_dir, write_dataset
 
         assert src is not None, f"row step {self.name!r} needs an input"
         stages, flt = self.instances(ctx.config)

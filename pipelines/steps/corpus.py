@@ -76,7 +76,8 @@ def measure_fuzzy_dedup(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[p
 
 
 def measure_decontaminate(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.Table, dict]:
-    from curator.decontam import decontaminate as op, load_benchmarks
+    from curator.decontam import decontaminate as op
+    from curator.decontam import load_benchmarks
     from pipelines.dry_run import _measure, _write_cost
 
     dc = cfg.decontam

@@ -12,7 +12,12 @@ from classifiers.fasttext_model import attempt_schedule, collapse_reason
 from curator.exceptions import ModelError
 
 SMALL = {"epoch": 25, "lr": 0.5, "dim": 16, "bucket": 20_000}
-SOFTMAX = {**SMALL, "objective": "softmax", "normalize": "none", "balance": 0.0}  # fastText's own training (retries, collapse checks, quantization)
+SOFTMAX = {
+    **SMALL,
+    "objective": "softmax",
+    "normalize": "none",
+    "balance": 0.0,
+}  # fastText's own training (retries, collapse checks, quantization)
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,15 @@ def skewed(n: int, seed: int) -> tuple[list[str], list[float]]:
         words = []
         for _ in range(rng.randint(40, 120)):
             r = rng.random()
-            vocab = EDU_WORDS if r < edu else SPAM_WORDS if r < edu + spam else MID_WORDS if r < edu + spam + 0.2 else FILLER
+            vocab = (
+                EDU_WORDS
+                if r < edu
+                else SPAM_WORDS
+                if r < edu + spam
+                else MID_WORDS
+                if r < edu + spam + 0.2
+                else FILLER
+            )
             words.append(rng.choice(vocab))
         texts.append(" ".join(words).capitalize() + ".")
         labels.append(float(level))
@@ -62,14 +70,20 @@ def test_skewed_labels_are_skewed(skewed_data):
 
 @pytest.mark.parametrize(
     "backend,hp",
-    [("fasttext", {}), ("fasttext", {"objective": "softmax", "epoch": 25, "lr": 0.5, "dim": 16, "bucket": 20_000}), ("sklearn", {"n_features": 2**16})],
+    [
+        ("fasttext", {}),
+        ("fasttext", {"objective": "softmax", "epoch": 25, "lr": 0.5, "dim": 16, "bucket": 20_000}),
+        ("sklearn", {"n_features": 2**16}),
+    ],
     ids=["fasttext-regression", "fasttext-softmax", "sklearn-ridge"],
 )
 def test_skewed_labels_never_collapse_and_predict_some_3s(skewed_data, tmp_path, backend, hp):
     (texts, labels), (held_texts, held_labels) = skewed_data
     path = tmp_path / "ann.jsonl"
     path.write_text("".join(json.dumps({"text": t, "score": s}) + "\n" for t, s in zip(texts, labels)))
-    summary = train_from_annotations(path, tmp_path / "m", backend=backend, hyperparameters=hp, folds=3, log=lambda *a, **k: None)
+    summary = train_from_annotations(
+        path, tmp_path / "m", backend=backend, hyperparameters=hp, folds=3, log=lambda *a, **k: None
+    )
     clf = load_classifier(tmp_path / "m")
     ints = clf.predict_int(held_texts)
     held = np.asarray(held_labels)
@@ -126,7 +140,9 @@ def test_calibration_fits_each_level_and_falls_back_when_labels_are_few():
 def test_too_few_labels_say_how_many_per_level_are_needed(tmp_path):
     path = tmp_path / "ann.jsonl"
     path.write_text("".join(json.dumps({"text": f"doc {i}", "score": 1}) + "\n" for i in range(30)))
-    with pytest.raises(InputError, match=r"examples per level 0: 0, 1: 30, 2: 0.*need at least 20 examples over at least 2 levels"):
+    with pytest.raises(
+        InputError, match=r"examples per level 0: 0, 1: 30, 2: 0.*need at least 20 examples over at least 2 levels"
+    ):
         train_from_annotations(path, tmp_path / "m", log=lambda *a, **k: None)
 
 

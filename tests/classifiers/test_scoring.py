@@ -18,7 +18,9 @@ from curator.schema import CLASSIFIER_VERSION, EDU_INT_SCORE, EDU_SCORE, ID, TEX
 def model_dir(tmp_path_factory, annotations):
     from classifiers import train_classifier
 
-    clf = train_classifier(*annotations, "fasttext", hyperparameters={"epoch": 25, "lr": 0.5, "dim": 16, "bucket": 20_000})
+    clf = train_classifier(
+        *annotations, "fasttext", hyperparameters={"epoch": 25, "lr": 0.5, "dim": 16, "bucket": 20_000}
+    )
     return str(clf.save(tmp_path_factory.mktemp("m") / "model"))
 
 
@@ -105,18 +107,50 @@ def test_cli_score_train_and_eval(ray_local, tmp_path, heldout, annotation_facto
     texts, labels = annotation_factory(n_per_class=30, seed=5)
     ann = tmp_path / "ann.jsonl"
     ann.write_text("".join(json.dumps({"body": t, "edu": s}) + "\n" for t, s in zip(texts, labels)))
-    r = runner.invoke(app, ["train-classifier", "--annotations", str(ann), "--text-field", "body", "--label-field", "edu", "--backend", "sklearn", "--out", str(tmp_path / "m")])
+    r = runner.invoke(
+        app,
+        [
+            "train-classifier",
+            "--annotations",
+            str(ann),
+            "--text-field",
+            "body",
+            "--label-field",
+            "edu",
+            "--backend",
+            "sklearn",
+            "--out",
+            str(tmp_path / "m"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout.strip().splitlines()[-1])["backend"] == "sklearn"
-    r = runner.invoke(app, ["eval-classifier", "--model", str(tmp_path / "m"), "--annotations", str(ann), "--text-field", "body", "--label-field", "edu"])
+    r = runner.invoke(
+        app,
+        [
+            "eval-classifier",
+            "--model",
+            str(tmp_path / "m"),
+            "--annotations",
+            str(ann),
+            "--text-field",
+            "body",
+            "--label-field",
+            "edu",
+        ],
+    )
     assert r.exit_code == 0, r.output
     metrics = json.loads(r.stdout.strip().splitlines()[-1])
     assert metrics["model"]["f1"] > 0.9 and (tmp_path / "ann-eval" / "confusion_matrix.png").is_file()
     jsonl, _ = _write_inputs(tmp_path, heldout[0][:10])
-    r = runner.invoke(app, ["score", str(jsonl), "--out", str(tmp_path / "scored"), "--model", str(tmp_path / "m"), "--actors", "1"])
+    r = runner.invoke(
+        app, ["score", str(jsonl), "--out", str(tmp_path / "scored"), "--model", str(tmp_path / "m"), "--actors", "1"]
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout.strip().splitlines()[-1])["scored"] == 10
     r = runner.invoke(app, ["score", str(jsonl), "--out", str(tmp_path / "x"), "--model", str(tmp_path / "nope")])
     assert r.exit_code == 2 and "does not exist" in r.output
-    r = runner.invoke(app, ["train-classifier", "--annotations", str(ann), "--backend", "xgb", "--out", str(tmp_path / "y")])
+    r = runner.invoke(
+        app, ["train-classifier", "--annotations", str(ann), "--backend", "xgb", "--out", str(tmp_path / "y")]
+    )
     assert r.exit_code == 2 and "--backend" in r.output

@@ -39,8 +39,13 @@ def test_bad_rows_rejected_and_counted(tmp_path):
     assert ann.texts == ["a fine text", "another", "str label"]
     assert ann.labels == [3.0, 4.5, 2.0]
     assert dict(ann.rejected) == {
-        "missing_text": 2, "empty_text": 1, "missing_label": 1, "non_numeric_label": 2,
-        "label_out_of_range": 2, "nan_label": 1, "bad_json": 1,
+        "missing_text": 2,
+        "empty_text": 1,
+        "missing_label": 1,
+        "non_numeric_label": 2,
+        "label_out_of_range": 2,
+        "nan_label": 1,
+        "bad_json": 1,
     }
     assert ann.n_rejected == 10
 
@@ -69,7 +74,9 @@ def test_train_from_annotations_end_to_end(tmp_path, annotation_factory):
     p = tmp_path / "ann.jsonl"
     _write_jsonl(p, [{"text": t, "score": s} for t, s in zip(texts, labels)] + [{"text": "", "score": 1}])
     out = tmp_path / "model"
-    summary = train_from_annotations(p, out, backend="sklearn", hyperparameters={"n_features": 2**16}, folds=0, log=lambda *a, **k: None)
+    summary = train_from_annotations(
+        p, out, backend="sklearn", hyperparameters={"n_features": 2**16}, folds=0, log=lambda *a, **k: None
+    )
     assert summary["rejected"] == {"empty_text": 1}
     assert summary["n_valid"] == 40 and summary["n_train"] == 160
     assert summary["metrics"]["f1"] > 0.9 and summary["metrics"]["roc_auc"] > 0.95
@@ -78,7 +85,9 @@ def test_train_from_annotations_end_to_end(tmp_path, annotation_factory):
     assert clf.card.metrics["validation"]["f1"] == summary["metrics"]["f1"]
     assert clf.card.calibration and "validation part" in clf.card.calibration["fitted_on"]["split"]
     # default: cross-fitting, every row scored out of fold, the model trained on all of them
-    cv = train_from_annotations(p, tmp_path / "cv", backend="sklearn", hyperparameters={"n_features": 2**16}, log=lambda *a, **k: None)
+    cv = train_from_annotations(
+        p, tmp_path / "cv", backend="sklearn", hyperparameters={"n_features": 2**16}, log=lambda *a, **k: None
+    )
     assert cv["folds"] == 5 and cv["n_train"] == 200 and cv["metrics"]["n"] == 200
     assert cv["metrics"]["roc_auc"] > 0.95
     assert "out-of-fold" in load_classifier(tmp_path / "cv").card.calibration["fitted_on"]["split"]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from warc_fixtures import ENGLISH, page
 
 from curator.exceptions import ConfigError
 from curator.extract import EXTRACTORS, decode_html, get_extractor
 from curator.settings import ExtractSettings, load_config
-from warc_fixtures import ENGLISH, page
 
 BOILER = ("Accept all", "We use cookies", "About us", "All rights reserved", "Privacy policy", "tracking")
 
@@ -51,4 +51,6 @@ def test_decode_html_uses_declared_charset_then_detection():
 def test_extractor_handles_empty_and_broken_html():
     fn = get_extractor(ExtractSettings())
     assert fn("") == ""
-    assert "unclosed paragraph text" in get_extractor({"main_content": False})("<html><body><div><p>unclosed paragraph text<div><span>")
+    assert "unclosed paragraph text" in get_extractor({"main_content": False})(
+        "<html><body><div><p>unclosed paragraph text<div><span>"
+    )

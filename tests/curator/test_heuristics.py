@@ -23,11 +23,20 @@ CASES = {
     "too_many_words": None,
     "mean_word_length": " ".join(["a b c d e f g h i j."] * 10),
     "symbol_word_ratio": CLEAN + " " + "#tag " * 20,
-    "bullet_lines": "\n".join(f"- item number {i} in the list of things and the rest" for i in range(60)) + "\nThe end of the list.",
-    "ellipsis_lines": "\n".join(f"Read the rest of story number {i} about the city and the people..." for i in range(20)) + "\n" + CLEAN,
-    "punctuation_lines": "\n".join(f"Menu entry {i} and the link to the page with more of the content" for i in range(20)),
+    "bullet_lines": "\n".join(f"- item number {i} in the list of things and the rest" for i in range(60))
+    + "\nThe end of the list.",
+    "ellipsis_lines": "\n".join(
+        f"Read the rest of story number {i} about the city and the people..." for i in range(20)
+    )
+    + "\n"
+    + CLEAN,
+    "punctuation_lines": "\n".join(
+        f"Menu entry {i} and the link to the page with more of the content" for i in range(20)
+    ),
     "alpha_words": CLEAN + " " + " ".join(str(i) for i in range(200)),
-    "stop_words": " ".join(f"Lorem ipsum dolor sit amet consectetur adipiscing elit sed number {i}." for i in range(10)),
+    "stop_words": " ".join(
+        f"Lorem ipsum dolor sit amet consectetur adipiscing elit sed number {i}." for i in range(10)
+    ),
     "duplicate_lines": "\n".join(["The same line is repeated again and again in this page."] * 10 + [CLEAN]),
     "top_ngram_repetition": CLEAN + " " + "buy cheap " * 40,
     "duplicate_ngram_repetition": (CLEAN + " ") * 3,
@@ -96,7 +105,10 @@ def test_repetition_rules_equal_the_plain_definitions(seed):
     from curator.heuristics.rules import TextStats
 
     rng = random.Random(seed)
-    vocab = [rng.choice(["a", "bb", "ccc", "the", "Dog.", "dog", "x" * rng.randint(1, 9)]) + str(i % 3) for i in range(rng.randint(1, 12))]
+    vocab = [
+        rng.choice(["a", "bb", "ccc", "the", "Dog.", "dog", "x" * rng.randint(1, 9)]) + str(i % 3)
+        for i in range(rng.randint(1, 12))
+    ]
     words = [rng.choice(vocab) for _ in range(rng.randint(0, 300))]
     stats = TextStats(" ".join(words))
     for n in range(2, 11):
@@ -136,7 +148,10 @@ def test_batch_stats_equal_the_plain_definitions_and_single_documents(seed):
     for text, batch in zip(texts, batch_text_stats(texts, cfg)):
         one = TextStats(text)
         assert (batch.n_words, batch.sum_word_len, batch.n_alpha_words, batch.n_stop_words) == (
-            len(one.words), sum(map(len, one.words)), one.n_alpha_words, sum(w in {"the", "be", "to", "of", "and", "that", "have", "with"} for w in one.lower_words)
+            len(one.words),
+            sum(map(len, one.words)),
+            one.n_alpha_words,
+            sum(w in {"the", "be", "to", "of", "and", "that", "have", "with"} for w in one.lower_words),
         )
         for n in ns:
             top, dup = batch.top_ngram_ratios[n], batch.dup_ngram_ratios[n]
@@ -149,7 +164,15 @@ def test_batch_stats_equal_the_plain_definitions_and_single_documents(seed):
 def test_stage_flags_equal_failed_rules_per_text(first_only):
     texts = [t for seed in range(6) for t in _random_batch(seed)] + [CLEAN, *[t for t in CASES.values() if t]]
     table = pa.table({S.TEXT: texts})
-    for cfg in (CFG, HeuristicSettings(min_words=2, min_stop_words=0, max_top_ngram_ratio={1: 0.1, 3: 0.05}, max_duplicate_ngram_ratio={2: -1.0, 12: 0.0})):
+    for cfg in (
+        CFG,
+        HeuristicSettings(
+            min_words=2,
+            min_stop_words=0,
+            max_top_ngram_ratio={1: 0.1, 3: 0.05},
+            max_duplicate_ngram_ratio={2: -1.0, 12: 0.0},
+        ),
+    ):
         out = HeuristicStage(settings=cfg, first_only=first_only)(table)
         assert out.column(S.HEURISTIC_FLAGS).to_pylist() == [failed_rules(t, cfg, first_only) for t in texts]
         assert out.column(S.N_WORDS).to_pylist() == [len(t.split()) for t in texts]

@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
+from warc_fixtures import ENGLISH, GERMAN
 
 from curator import schema as S
 from curator.exceptions import ConfigError, ModelError
-from curator.langid import LOW_SCORE, LanguageIdStage, Py3LangidBatch, _py3langid_loop, identify, language_keep, language_reason
+from curator.langid import (
+    LOW_SCORE,
+    LanguageIdStage,
+    Py3LangidBatch,
+    _py3langid_loop,
+    identify,
+    language_keep,
+    language_reason,
+)
 from curator.settings import LanguageSettings, UrlFilterSettings
-from curator.urlfilter import BLOCKED_DOMAIN, BLOCKED_KEYWORD, BLOCKED_PATTERN, MISSING_URL, UrlFilterStage, load_blocklist, url_block_reasons
-from warc_fixtures import ENGLISH, GERMAN
+from curator.urlfilter import (
+    BLOCKED_DOMAIN,
+    BLOCKED_KEYWORD,
+    BLOCKED_PATTERN,
+    MISSING_URL,
+    UrlFilterStage,
+    load_blocklist,
+    url_block_reasons,
+)
 
 FRENCH = (
     "La photosynthèse est le processus par lequel les plantes vertes fabriquent leur nourriture à partir de la lumière du "
@@ -35,7 +51,10 @@ def test_stage_identifies_languages(backend):
     assert out.schema.field(S.LANGUAGE_SCORE).type == pa.float32()
     # idempotent: running it again replaces the columns instead of duplicating them
     again = LanguageIdStage({"backend": backend})(out)
-    assert again.column_names.count(S.LANGUAGE) == 1 and again.column(S.LANGUAGE).to_pylist() == out.column(S.LANGUAGE).to_pylist()
+    assert (
+        again.column_names.count(S.LANGUAGE) == 1
+        and again.column(S.LANGUAGE).to_pylist() == out.column(S.LANGUAGE).to_pylist()
+    )
 
 
 def test_py3langid_scores_are_confident_on_clear_text():
@@ -49,7 +68,19 @@ def _mixed_texts():
 
     rng = random.Random(7)
     alphabet = "abcdefghijklmnopqrstuvwxyz ABCDEFG .,;'\n0123456789 æøåéèüßçñ абвгдежзиклмн 日本語の文章 αβγδ ضصثقفغ"
-    texts = [ENGLISH[0], GERMAN, FRENCH, SPANISH, ENGLISH[1].upper(), "Hej med dig, hvordan går det i dag?", "a", "é", "12345", "!!", "中文内容测试一下"]
+    texts = [
+        ENGLISH[0],
+        GERMAN,
+        FRENCH,
+        SPANISH,
+        ENGLISH[1].upper(),
+        "Hej med dig, hvordan går det i dag?",
+        "a",
+        "é",
+        "12345",
+        "!!",
+        "中文内容测试一下",
+    ]
     texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 700))) for _ in range(40)]
     texts += [(ENGLISH[0] + " " + GERMAN)[rng.randint(0, 50) :] for _ in range(5)]
     return texts
@@ -84,14 +115,21 @@ def test_py3langid_backend_matches_the_per_document_loop():
 
 
 def test_filter_keeps_allowed_languages_above_min_score_with_reasons():
-    t = pa.table({S.LANGUAGE: ["en", "de", "en", None], S.LANGUAGE_SCORE: pa.array([0.99, 0.99, 0.3, None], pa.float32())})
+    t = pa.table(
+        {S.LANGUAGE: ["en", "de", "en", None], S.LANGUAGE_SCORE: pa.array([0.99, 0.99, 0.3, None], pa.float32())}
+    )
     settings = LanguageSettings(languages=["en"], min_score=0.5)
     assert language_keep(t, settings).to_pylist() == [True, False, False, False]
     dropped = t.filter(pa.array([False, True, True, True]))
     assert language_reason(settings)(dropped).to_pylist() == ["lang:de", LOW_SCORE, "lang:unknown"]
     # empty language list: any language, only the score counts
     assert language_keep(t, LanguageSettings(languages=[], min_score=0.5)).to_pylist() == [True, True, False, False]
-    assert language_keep(t, LanguageSettings(languages=["en", "de"], min_score=0.0)).to_pylist() == [True, True, True, False]
+    assert language_keep(t, LanguageSettings(languages=["en", "de"], min_score=0.0)).to_pylist() == [
+        True,
+        True,
+        True,
+        False,
+    ]
 
 
 def test_fasttext_backend_with_a_model_trained_here(tmp_path):
@@ -125,17 +163,49 @@ def test_default_blocklist_blocks_adult_and_spam_but_not_education():
     assert bl.reason("http://cdn.m.xvideos.com/") == BLOCKED_DOMAIN
     assert bl.reason("https://example.org/free-porn-videos") == BLOCKED_KEYWORD
     assert bl.reason("https://best-casino-bonus.net/") == BLOCKED_PATTERN
-    for ok in ("https://en.wikipedia.org/wiki/Casino_Royale", "https://www.essex.ac.uk/courses", "https://docs.python.org/3/", "https://sussex.example/", None):
+    for ok in (
+        "https://en.wikipedia.org/wiki/Casino_Royale",
+        "https://www.essex.ac.uk/courses",
+        "https://docs.python.org/3/",
+        "https://sussex.example/",
+        None,
+    ):
         assert bl.reason(ok) is None, ok
 
 
 def test_configured_blocklist_file_domains_patterns_and_missing_url(tmp_path):
     f = tmp_path / "block.txt"
-    f.write_text("# my list\nspam.example   # trailing comment\n*.junk.test\nkw:clickbait\nre:/ads?/\n", encoding="utf-8")
-    bl = load_blocklist(UrlFilterSettings(use_default_blocklist=False, blocklist_files=[str(f)], domains=["bad.example"], drop_missing_url=True))
+    f.write_text(
+        "# my list\nspam.example   # trailing comment\n*.junk.test\nkw:clickbait\nre:/ads?/\n", encoding="utf-8"
+    )
+    bl = load_blocklist(
+        UrlFilterSettings(
+            use_default_blocklist=False, blocklist_files=[str(f)], domains=["bad.example"], drop_missing_url=True
+        )
+    )
     assert bl.summary() == {"domains": 3, "keywords": 1, "patterns": 1}
-    t = pa.table({S.URL: ["https://a.spam.example/x", "http://junk.test", "https://ok.example/top-clickbait-list", "https://ok.example/ad/1", "https://bad.example", "https://ok.example/", None]})
-    assert url_block_reasons(t, bl).to_pylist() == [BLOCKED_DOMAIN, BLOCKED_DOMAIN, BLOCKED_KEYWORD, BLOCKED_PATTERN, BLOCKED_DOMAIN, None, MISSING_URL]
+    t = pa.table(
+        {
+            S.URL: [
+                "https://a.spam.example/x",
+                "http://junk.test",
+                "https://ok.example/top-clickbait-list",
+                "https://ok.example/ad/1",
+                "https://bad.example",
+                "https://ok.example/",
+                None,
+            ]
+        }
+    )
+    assert url_block_reasons(t, bl).to_pylist() == [
+        BLOCKED_DOMAIN,
+        BLOCKED_DOMAIN,
+        BLOCKED_KEYWORD,
+        BLOCKED_PATTERN,
+        BLOCKED_DOMAIN,
+        None,
+        MISSING_URL,
+    ]
     assert load_blocklist(UrlFilterSettings(use_default_blocklist=False)).reason("https://www.pornhub.com/") is None
 
 
@@ -147,6 +217,8 @@ def test_url_filter_errors_name_the_problem(tmp_path):
 
 
 def test_url_filter_stage_drops_blocked_rows():
-    t = pa.table({S.ID: ["a", "b", "c"], S.URL: ["https://xnxx.com/v", "https://learn.example/", None], S.TEXT: ["x", "y", "z"]})
+    t = pa.table(
+        {S.ID: ["a", "b", "c"], S.URL: ["https://xnxx.com/v", "https://learn.example/", None], S.TEXT: ["x", "y", "z"]}
+    )
     assert UrlFilterStage({})(t).column(S.ID).to_pylist() == ["b", "c"]
     assert UrlFilterStage({"enabled": False})(t).num_rows == 3

@@ -18,7 +18,10 @@ from curator.mixtures import mixture_report
 from curator.settings import MixtureSettings
 from curator.writers import atomic_write_table
 
-RECIPE = {"web_min_score_4": {"source": "web", "min_score": 4.0, "weight": 0.6}, "synthetic": {"source": "synthetic", "weight": 0.4}}
+RECIPE = {
+    "web_min_score_4": {"source": "web", "min_score": 4.0, "weight": 0.6},
+    "synthetic": {"source": "synthetic", "weight": 0.4},
+}
 
 
 def _write(directory, name, n, *, synthetic=False, seed=0, row_group_rows=50):
@@ -53,7 +56,11 @@ def build_out(tmp_path_factory):
 def _ids(out, phase):
     import pyarrow.parquet as pq
 
-    return sorted(i for f in sorted((out / phase).glob("*.parquet")) for i in pq.read_table(f, columns=[S.ID]).column(S.ID).to_pylist())
+    return sorted(
+        i
+        for f in sorted((out / phase).glob("*.parquet"))
+        for i in pq.read_table(f, columns=[S.ID]).column(S.ID).to_pylist()
+    )
 
 
 def test_load_phase_hf_dataset_and_streaming(build_out, tmp_path, monkeypatch):
@@ -101,7 +108,9 @@ def test_mixture_by_weight_within_2_percent(build_out):
     tokens: Counter = Counter()
     ids: list[str] = []
     for rank in range(2):
-        ds = PhaseIterableDataset(build_out, "phase2", rank=rank, world_size=2, columns=[S.ID, S.N_TOKENS, S.SOURCE, S.EDU_SCORE])
+        ds = PhaseIterableDataset(
+            build_out, "phase2", rank=rank, world_size=2, columns=[S.ID, S.N_TOKENS, S.SOURCE, S.EDU_SCORE]
+        )
         assert ds.seed == 7 and list(ds.recipe) == list(RECIPE)  # recipe and seed from the build's config
         for s in DataLoader(ds, batch_size=None, num_workers=2):
             tokens[s["component"]] += s[S.N_TOKENS]
@@ -204,7 +213,13 @@ def test_bad_recipe_and_missing_build(build_out, tmp_path):
 def test_load_mixture_hf_interleaves_by_token_weight(build_out, tmp_path, streaming):
     from curator.loaders import load_mixture
 
-    ds = load_mixture(build_out, "phase2", streaming=streaming, columns=[S.ID, S.SOURCE, S.EDU_SCORE, S.N_TOKENS], cache_dir=str(tmp_path / "hf"))
+    ds = load_mixture(
+        build_out,
+        "phase2",
+        streaming=streaming,
+        columns=[S.ID, S.SOURCE, S.EDU_SCORE, S.N_TOKENS],
+        cache_dir=str(tmp_path / "hf"),
+    )
     tokens: Counter = Counter()
     ids = []
     for r in ds:

@@ -28,7 +28,9 @@ def _read_all(path, **settings):
         for d, q in read_shard(shard, InputSettings(**settings)):
             docs.append(d)
             qs.append(q)
-    return pa.concat_tables(docs) if docs else S.empty(S.INPUT_SCHEMA), pa.concat_tables(qs) if qs else S.empty(S.QUARANTINE_SCHEMA)
+    return pa.concat_tables(docs) if docs else S.empty(S.INPUT_SCHEMA), pa.concat_tables(qs) if qs else S.empty(
+        S.QUARANTINE_SCHEMA
+    )
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".jsonl.zst"])
@@ -56,15 +58,27 @@ def test_bad_lines_are_quarantined_with_reasons(tmp_path):
         + b'{"text": 42}\n'
         + b'{"body": "no text"}\n'
         + b'{"text": "   "}\n'
-        + json.dumps({"id": "d0", "text": "duplicate id"}).encode() + b"\n"
+        + json.dumps({"id": "d0", "text": "duplicate id"}).encode()
+        + b"\n"
         + b"[1, 2]\n"
-        + json.dumps({"text": "x" * 2000}).encode() + b"\n"
+        + json.dumps({"text": "x" * 2000}).encode()
+        + b"\n"
         + b"\x00\x01\x02\xff binary garbage\n"
     )
     docs, q = _read_all(path, max_doc_bytes=1000)
     assert docs.column(S.ID).to_pylist() == ["d0"]
     reasons = q.column(S.Q_REASON).to_pylist()
-    assert reasons == ["bad_json", "bad_utf8", "non_string_text", "missing_text", "empty_text", "duplicate_id", "not_an_object", "too_large", "bad_utf8"]
+    assert reasons == [
+        "bad_json",
+        "bad_utf8",
+        "non_string_text",
+        "missing_text",
+        "empty_text",
+        "duplicate_id",
+        "not_an_object",
+        "too_large",
+        "bad_utf8",
+    ]
     assert q.column(S.Q_LOCATION).to_pylist()[:2] == ["2", "3"]
     assert all(r is not None for r in q.column(S.Q_RAW).to_pylist()[:3])
 

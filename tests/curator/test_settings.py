@@ -27,7 +27,10 @@ def test_defaults_and_hash_stability(tmp_path):
         ("heuristics:\n  min_wrods: 3\n", "unknown field `heuristics.min_wrods`"),
         ("bogus: 1\n", "unknown field `bogus`"),
         ("thresholds:\n  phase1_min_score: 9\n", "`thresholds.phase1_min_score`"),
-        ("thresholds:\n  phase1_min_score: 4\n  phase2_min_score: 3\n", "phase2_min_score must be >= phase1_min_score"),
+        (
+            "thresholds:\n  phase1_min_score: 4\n  phase2_min_score: 3\n",
+            "phase2_min_score must be >= phase1_min_score",
+        ),
         ("output:\n  compression: lz77\n", "`output.compression`"),
         ("- a list\n", "must be a mapping"),
         ("a: [unclosed\n", "not valid YAML"),

@@ -31,13 +31,17 @@ def tokenizer_dir(tmp_path_factory):
 
     tok = Tokenizer(models.BPE(unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["[UNK]", "<s>", "</s>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=300, special_tokens=["[UNK]", "<s>", "</s>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
     tok.train_from_iterator(SENTENCES * 5, trainer)
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", special_tokens=[("<s>", tok.token_to_id("<s>")), ("</s>", tok.token_to_id("</s>"))]
     )
     d = tmp_path_factory.mktemp("tokenizer") / "tiny-bpe"
-    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", bos_token="<s>", eos_token="</s>").save_pretrained(str(d))
+    PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", bos_token="<s>", eos_token="</s>"
+    ).save_pretrained(str(d))
     return d
 
 
@@ -51,7 +55,11 @@ def test_stage_counts_match_the_tokenizer(tokenizer_dir):
     assert out.column(S.N_TOKENS).to_pylist() == want + [None]
     assert want[0] > len(TEXTS[0].split()) and want[5] == 0  # subword tokens, not words
     with_special = TokenCountStage(settings={"tokenizer": str(tokenizer_dir), "add_special_tokens": True})(batch)
-    assert with_special.column(S.N_TOKENS).to_pylist()[:-1] == [len(ids) for ids in hf(TEXTS)["input_ids"]] == [n + 2 for n in want]
+    assert (
+        with_special.column(S.N_TOKENS).to_pylist()[:-1]
+        == [len(ids) for ids in hf(TEXTS)["input_ids"]]
+        == [n + 2 for n in want]
+    )
     # idempotent: a batch that already has n_tokens is recounted in place
     again = TokenCountStage(settings={"tokenizer": str(tokenizer_dir)})(S.conform(out))
     assert again.column(S.N_TOKENS).to_pylist() == want + [None] and again.num_columns == len(S.DOC_SCHEMA)
@@ -107,10 +115,29 @@ def test_build_counts_tokens_and_reports_the_mixture(ray_local, tmp_path, tokeni
     # needs a few hundred phase-1 documents
     paths = [tmp_path / "input.jsonl"]
     paths[0].write_text("".join(json.dumps(r) + "\n" for r in synthetic_corpus(seed=0)), encoding="utf-8")
-    mixture = {"seed": 3, "phase1": {"high": {"source": "web", "min_score": 3.5, "weight": 0.5}, "rest": {"source": "web", "weight": 0.5}}}
+    mixture = {
+        "seed": 3,
+        "phase1": {
+            "high": {"source": "web", "min_score": 3.5, "weight": 0.5},
+            "rest": {"source": "web", "weight": 0.5},
+        },
+    }
     # steps that do not touch tokens are off, to keep this one real build short
-    off = {"dedup": {"exact": False, "fuzzy": {"enabled": False}}, "language": {"enabled": False}, "url_filter": {"enabled": False}}
-    config = load_config(None, {"name": "tokens", "input": {"paths": [str(p) for p in paths]}, "tokens": {"tokenizer": str(tokenizer_dir)}, "mixture": mixture, **off})
+    off = {
+        "dedup": {"exact": False, "fuzzy": {"enabled": False}},
+        "language": {"enabled": False},
+        "url_filter": {"enabled": False},
+    }
+    config = load_config(
+        None,
+        {
+            "name": "tokens",
+            "input": {"paths": [str(p) for p in paths]},
+            "tokens": {"tokenizer": str(tokenizer_dir)},
+            "mixture": mixture,
+            **off,
+        },
+    )
     out = tmp_path / "out"
     manifest = run_build(config, out, progress=False, log=lambda m: None)
     assert manifest == json.loads((out / "manifest.json").read_text())

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from warc_fixtures import ENGLISH, GERMAN, page, truncate_gzip, write_warc, write_wet
 
 from curator import schema as S
 from curator.readers import Shard, detect_format, expand_inputs, read_shard
 from curator.readers.warc import HTTP_STATUS, NO_TEXT, NOT_HTML, gzip_damage, iso_date
 from curator.settings import InputSettings
-from warc_fixtures import ENGLISH, GERMAN, page, truncate_gzip, write_warc, write_wet
 
 
 def _read(path: Path, fmt: str, **settings):
@@ -40,7 +40,11 @@ def test_warc_reader_extracts_html_responses_and_quarantines_the_rest(warc_file)
         assert d[S.CRAWL_DATE] == "2024-04-25"
         assert d[S.RECORD_ID].startswith("urn:uuid:") and d[S.ID] == d[S.RECORD_ID]
         assert text.split(". ")[0] in d[S.TEXT]
-        assert "We use cookies" not in d[S.TEXT] and "All rights reserved" not in d[S.TEXT] and "About us" not in d[S.TEXT]
+        assert (
+            "We use cookies" not in d[S.TEXT]
+            and "All rights reserved" not in d[S.TEXT]
+            and "About us" not in d[S.TEXT]
+        )
     reasons = Counter(q[S.Q_REASON] for q in quarantine)
     assert reasons == {NOT_HTML: 1, HTTP_STATUS: 1, "malformed_record": 1, NO_TEXT: 1}
     png = next(q for q in quarantine if q[S.Q_REASON] == NOT_HTML)
@@ -67,7 +71,12 @@ def test_not_a_warc_at_all_is_quarantined_not_fatal(tmp_path):
 def test_wet_reader_reads_conversion_records(tmp_path):
     wet = write_wet(
         tmp_path / "crawl.warc.wet.gz",
-        [("https://a.example/", ENGLISH[0].encode()), ("https://b.example/", b"caf\xe9 not utf-8"), ("https://c.example/", b"   \n "), ("https://d.example/", GERMAN.encode())],
+        [
+            ("https://a.example/", ENGLISH[0].encode()),
+            ("https://b.example/", b"caf\xe9 not utf-8"),
+            ("https://c.example/", b"   \n "),
+            ("https://d.example/", GERMAN.encode()),
+        ],
     )
     assert detect_format(wet.name) == "wet"
     docs, quarantine = _read(wet, "wet")
@@ -97,10 +106,16 @@ def test_build_from_warc_and_wet_end_to_end(ray_local, tmp_path):
     inp = tmp_path / "in"
     inp.mkdir()
     pages = [(f"https://learn.example/lesson/{i}", page(t)) for i, t in enumerate(ENGLISH)]
-    pages += [("https://www.pornhub.com/lesson", page(ENGLISH[0] + " Extra words make this page distinct from the first.")), ("https://schule.example/", page(GERMAN))]
+    pages += [
+        ("https://www.pornhub.com/lesson", page(ENGLISH[0] + " Extra words make this page distinct from the first.")),
+        ("https://schule.example/", page(GERMAN)),
+    ]
     write_warc(inp / "crawl-00000.warc.gz", pages)
     wet_text = " ".join(reversed(ENGLISH)) + " This page comes from a WET file."
-    write_wet(inp / "crawl-00000.warc.wet.gz", [("https://wet.example/1", wet_text.encode()), ("https://wet.example/2", b"\xff\xfe broken")])
+    write_wet(
+        inp / "crawl-00000.warc.wet.gz",
+        [("https://wet.example/1", wet_text.encode()), ("https://wet.example/2", b"\xff\xfe broken")],
+    )
     assert [s.format for s in expand_inputs([str(inp)])] == ["warc", "wet"]
     config = load_config(
         None,
@@ -122,12 +137,16 @@ def test_build_from_warc_and_wet_end_to_end(ray_local, tmp_path):
     q = manifest["quarantine"]["reasons"]
     assert q["not_html"] == 1 and q["http_status"] == 1 and q["malformed_record"] == 1 and q["bad_utf8"] == 1
     rows = pq.read_table(tmp_path / "out" / "phase1").to_pylist()
-    assert sorted(r[S.URL] for r in rows) == sorted([f"https://learn.example/lesson/{i}" for i in range(3)] + ["https://wet.example/1"])
+    assert sorted(r[S.URL] for r in rows) == sorted(
+        [f"https://learn.example/lesson/{i}" for i in range(3)] + ["https://wet.example/1"]
+    )
     for r in rows:
         assert r[S.LANGUAGE] == "en" and r[S.LANGUAGE_SCORE] >= 0.5
         assert r[S.RECORD_ID].startswith("urn:uuid:") and r[S.CRAWL_DATE] in ("2024-04-25", "2019-07-15")
     rejected = pq.read_table(tmp_path / "out" / "rejected" / "language_filter").to_pylist()
-    assert [(r[S.URL], r[S.DROP_REASON], r[S.LANGUAGE]) for r in rejected] == [("https://schule.example/", "lang:de", "de")]
+    assert [(r[S.URL], r[S.DROP_REASON], r[S.LANGUAGE]) for r in rejected] == [
+        ("https://schule.example/", "lang:de", "de")
+    ]
     assert json.loads((tmp_path / "out" / "manifest.json").read_text())["config"]["language"]["languages"] == ["en"]
 
 

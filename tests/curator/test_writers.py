@@ -10,7 +10,15 @@ import pytest
 
 from curator import schema as S
 from curator.exceptions import OutputError
-from curator.writers import atomic_write_json, atomic_write_table, commit_dir, count_rows, file_info, parquet_files, temp_dir_for
+from curator.writers import (
+    atomic_write_json,
+    atomic_write_table,
+    commit_dir,
+    count_rows,
+    file_info,
+    parquet_files,
+    temp_dir_for,
+)
 
 
 def _table(ids):

@@ -43,9 +43,20 @@ def page(body_text: str, title: str = "Lesson") -> bytes:
     return html.encode("utf-8")
 
 
-def _response(writer: WARCWriter, url: str, body: bytes, content_type: str = "text/html; charset=utf-8", status: str = "200 OK", date: str = "2024-04-25T16:24:44Z") -> None:
-    http = StatusAndHeaders(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))], protocol="HTTP/1.1")
-    rec = writer.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http, warc_headers_dict={"WARC-Date": date})
+def _response(
+    writer: WARCWriter,
+    url: str,
+    body: bytes,
+    content_type: str = "text/html; charset=utf-8",
+    status: str = "200 OK",
+    date: str = "2024-04-25T16:24:44Z",
+) -> None:
+    http = StatusAndHeaders(
+        status, [("Content-Type", content_type), ("Content-Length", str(len(body)))], protocol="HTTP/1.1"
+    )
+    rec = writer.create_warc_record(
+        url, "response", payload=io.BytesIO(body), http_headers=http, warc_headers_dict={"WARC-Date": date}
+    )
     writer.write_record(rec)
 
 
@@ -68,13 +79,25 @@ def write_warc(path: Path, pages: list[tuple[str, bytes]], extras: bool = True) 
     with open(path, "wb") as fh:
         writer = WARCWriter(fh, gzip=True)
         writer.write_record(writer.create_warcinfo_record(path.name, {"software": "tests"}))
-        req = writer.create_warc_record("https://example.org/", "request", payload=io.BytesIO(b"GET / HTTP/1.1\r\nHost: example.org\r\n\r\n"))
+        req = writer.create_warc_record(
+            "https://example.org/", "request", payload=io.BytesIO(b"GET / HTTP/1.1\r\nHost: example.org\r\n\r\n")
+        )
         writer.write_record(req)
         for i, (url, body) in enumerate(pages):
             _response(writer, url, body)
             if extras and i == 0:
-                _response(writer, "https://example.org/logo.png", b"\x89PNG\r\n\x1a\n" + bytes(range(256)), content_type="image/png")
-                _response(writer, "https://example.org/missing", b"<html><body>Not found</body></html>", status="404 Not Found")
+                _response(
+                    writer,
+                    "https://example.org/logo.png",
+                    b"\x89PNG\r\n\x1a\n" + bytes(range(256)),
+                    content_type="image/png",
+                )
+                _response(
+                    writer,
+                    "https://example.org/missing",
+                    b"<html><body>Not found</body></html>",
+                    status="404 Not Found",
+                )
                 _malformed_response(fh, "https://example.org/broken")
     return path
 
@@ -85,7 +108,13 @@ def write_wet(path: Path, docs: list[tuple[str, bytes]]) -> Path:
         writer = WARCWriter(fh, gzip=True)
         writer.write_record(writer.create_warcinfo_record(path.name, {"software": "tests"}))
         for url, body in docs:
-            rec = writer.create_warc_record(url, "conversion", payload=io.BytesIO(body), warc_content_type="text/plain", warc_headers_dict={"WARC-Date": "2019-07-15T08:00:00Z"})
+            rec = writer.create_warc_record(
+                url,
+                "conversion",
+                payload=io.BytesIO(body),
+                warc_content_type="text/plain",
+                warc_headers_dict={"WARC-Date": "2019-07-15T08:00:00Z"},
+            )
             writer.write_record(rec)
     return path
 

@@ -26,7 +26,18 @@ from pipelines.build import run_build
 cfg = BuildConfig.model_validate_json(open(sys.argv[1]).read())
 run_build(cfg, sys.argv[2], progress=False, log=lambda m: None)
 """
-STEPS = ["ingest", "annotate", "heuristic_filter", "url_filter", "language_filter", "exact_dedup", "fuzzy_dedup", "decontam", "thresholds", "write_phases"]
+STEPS = [
+    "ingest",
+    "annotate",
+    "heuristic_filter",
+    "url_filter",
+    "language_filter",
+    "exact_dedup",
+    "fuzzy_dedup",
+    "decontam",
+    "thresholds",
+    "write_phases",
+]
 POINTS = ["ingest:shard"] + [f"{s}:{w}" for s in STEPS for w in ("start", "committed")]
 
 

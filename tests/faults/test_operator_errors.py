@@ -12,7 +12,13 @@ import pytest
 
 def _curator(*args, timeout=120):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.run([sys.executable, "-c", "from pipelines.cli import main; main()", *args], capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-c", "from pipelines.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def _config(tmp_path, text):
@@ -22,7 +28,9 @@ def _config(tmp_path, text):
 
 
 def test_unreadable_input_path(tmp_path):
-    r = _curator("build", _config(tmp_path, f"input:\n  paths: ['{tmp_path}/nope/*.jsonl']\n"), "--out", str(tmp_path / "o"))
+    r = _curator(
+        "build", _config(tmp_path, f"input:\n  paths: ['{tmp_path}/nope/*.jsonl']\n"), "--out", str(tmp_path / "o")
+    )
     assert r.returncode == 2
     assert "matched no files" in r.stderr and "check the pattern" in r.stderr
 
@@ -31,7 +39,9 @@ def test_output_not_writable(tmp_path):
     (tmp_path / "in.jsonl").write_text('{"text": "hello"}\n')
     blocker = tmp_path / "file"
     blocker.write_text("a regular file")
-    r = _curator("build", _config(tmp_path, f"input:\n  paths: ['{tmp_path}/in.jsonl']\n"), "--out", str(blocker / "out"))
+    r = _curator(
+        "build", _config(tmp_path, f"input:\n  paths: ['{tmp_path}/in.jsonl']\n"), "--out", str(blocker / "out")
+    )
     assert r.returncode == 2
     assert "cannot write to output directory" in r.stderr and "Choose a writable --out" in r.stderr
 

@@ -43,7 +43,9 @@ def free_port() -> int:
 def vllm_env(tmp_path_factory) -> dict:
     cache = tmp_path_factory.mktemp("vllm_cache")
     env = dict(os.environ, **VLLM_ENV, VLLM_CACHE_ROOT=str(cache), TORCHINDUCTOR_CACHE_DIR=str(cache / "inductor"))
-    os.environ.update({k: v for k, v in env.items() if k in VLLM_ENV or k in ("VLLM_CACHE_ROOT", "TORCHINDUCTOR_CACHE_DIR")})
+    os.environ.update(
+        {k: v for k, v in env.items() if k in VLLM_ENV or k in ("VLLM_CACHE_ROOT", "TORCHINDUCTOR_CACHE_DIR")}
+    )
     return env
 
 
@@ -72,18 +74,35 @@ class VllmServer:
     def command(self) -> list[str]:
         """The server's command line."""
         return [
-            sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(self.model),
-            "--served-model-name", SERVED_NAME, "--host", "127.0.0.1", "--port", str(self.port),
-            "--enforce-eager", "--dtype", "float32", "--kv-cache-memory-bytes", str(128 * 2**20), "--max-model-len", "2048",
-            "--structured-outputs-config", '{"backend": "guidance", "disable_any_whitespace": true}',
+            sys.executable,
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
+            str(self.model),
+            "--served-model-name",
+            SERVED_NAME,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--enforce-eager",
+            "--dtype",
+            "float32",
+            "--kv-cache-memory-bytes",
+            str(128 * 2**20),
+            "--max-model-len",
+            "2048",
+            "--structured-outputs-config",
+            '{"backend": "guidance", "disable_any_whitespace": true}',
         ]
 
     def start(self, timeout_s: float = 420) -> None:
         self.starts += 1
         cmd = self.command()
         log = open(self.log_dir / f"server-{self.starts}.log", "wb")
-        self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                     preexec_fn=die_with_parent)
+        self.proc = subprocess.Popen(
+            cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent
+        )
         deadline = time.time() + timeout_s
         while time.time() < deadline:
             if self.proc.poll() is not None:

@@ -10,8 +10,14 @@ import pyarrow as pa
 
 from curator.schema import ID, TEXT
 from generators.annotate import SCORE, annotate_table
-from generators.base import (SamplingParams, TeacherClient, TeacherRequest, TeacherResult, compute_prompt_hash,
-                             validate_answer)
+from generators.base import (
+    SamplingParams,
+    TeacherClient,
+    TeacherRequest,
+    TeacherResult,
+    compute_prompt_hash,
+    validate_answer,
+)
 from generators.prompts import EDU_SCORE_MAX_JUSTIFICATION, EduScore, edu_score_regex, get_template
 from generators.server_client import ServerTeacherClient
 
@@ -21,9 +27,13 @@ def test_edu_score_regex_answers_validate_and_fit_max_tokens():
     for answer in ('{"score": 3, "justification": "clear, on topic"}', '{"score":0,"justification":"x"}'):
         assert re.fullmatch(r, answer)
         assert EduScore.model_validate(json.loads(answer)).score in (0, 3)
-    for bad in ('{"score": 6, "justification": "x"}', '{"score": 1, "justification": ""}',
-                '{ "score": 1, "justification": "x"}', '{"score": 1, "justification": "a \\" quote"}',
-                '{"score": 1,\n"justification": "x"}'):
+    for bad in (
+        '{"score": 6, "justification": "x"}',
+        '{"score": 1, "justification": ""}',
+        '{ "score": 1, "justification": "x"}',
+        '{"score": 1, "justification": "a \\" quote"}',
+        '{"score": 1,\n"justification": "x"}',
+    ):
         assert not re.fullmatch(r, bad), bad
     for max_tokens in (48, 100, 256, 1024):
         n = min(EDU_SCORE_MAX_JUSTIFICATION, max_tokens - 34)
@@ -42,8 +52,9 @@ def test_only_schema_templates_with_a_regex_get_one():
 def test_regex_is_sent_as_structured_outputs_and_hashed():
     msgs = [{"role": "user", "content": "x"}]
     plain = TeacherRequest(msgs, SamplingParams(max_tokens=256), output_model=EduScore)
-    constrained = TeacherRequest(msgs, SamplingParams(max_tokens=256), output_model=EduScore,
-                                 regex=edu_score_regex(256))
+    constrained = TeacherRequest(
+        msgs, SamplingParams(max_tokens=256), output_model=EduScore, regex=edu_score_regex(256)
+    )
     # requests without a regex keep their hashes (response caches stay valid)
     assert plain.prompt_hash("m") == compute_prompt_hash(msgs, "m", plain.sampling, EduScore.model_json_schema())
     assert constrained.prompt_hash("m") != plain.prompt_hash("m")
@@ -73,8 +84,10 @@ class SmallContextTeacher(TeacherClient):
             self.asked.append(r)
             h = r.prompt_hash(self.model)
             if len(r.messages[-1]["content"]) > self.limit:
-                err = ("request: HTTP 400: This model's maximum context length is 4096 tokens. "
-                       "However, your prompt contains at least 4097 input tokens")
+                err = (
+                    "request: HTTP 400: This model's maximum context length is 4096 tokens. "
+                    "However, your prompt contains at least 4097 input tokens"
+                )
                 out.append(TeacherResult(h, attempts=1, error=err))
                 continue
             assert r.regex is not None and r.regex == edu_score_regex(r.sampling.max_tokens)

@@ -45,7 +45,9 @@ def test_synthetic_rows_join_phase2(vllm_server, tmp_path):
     phase1_ids = set(pq.read_table(out / "phase1").column(S.ID).to_pylist())
     for r in syn.to_pylist():
         assert r[S.SOURCE] == "synthetic" and r[S.SEED_ID] in phase1_ids
-        assert len(r[S.PROMPT_HASH]) == 64 and r[S.TEACHER_MODEL] and json.loads(r[S.SAMPLING_PARAMS])["max_tokens"] == 48
+        assert (
+            len(r[S.PROMPT_HASH]) == 64 and r[S.TEACHER_MODEL] and json.loads(r[S.SAMPLING_PARAMS])["max_tokens"] == 48
+        )
     total = sum(pq.ParquetFile(f).metadata.num_rows for f in (out / "phase2").glob("*.parquet"))
     assert m["outputs"]["phase2"]["rows"] == total == st["out"] + m["stages"][-1]["phase2_web_rows"]
 

@@ -16,8 +16,12 @@ from generators.synthesize import build_request, plan_jobs, run_synthesis
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow, pytest.mark.timeout(600)]
 
-TEXTS = ["Plants make glucose by photosynthesis.", "Volcanoes form where tectonic plates meet.",
-         "A prime number has exactly two divisors.", "Sound travels faster in water than in air."]
+TEXTS = [
+    "Plants make glucose by photosynthesis.",
+    "Volcanoes form where tectonic plates meet.",
+    "A prime number has exactly two divisors.",
+    "Sound travels faster in water than in air.",
+]
 
 
 def test_ray_data_engine_annotation_and_synthesis(ray_local, tiny_model, vllm_env, tmp_path):
@@ -26,15 +30,29 @@ def test_ray_data_engine_annotation_and_synthesis(ray_local, tiny_model, vllm_en
     ann_sampling = SamplingParams(temperature=0.0, max_tokens=400)
     template = get_template("annotate_edu")
     # the requests annotate_table makes (its answer regex included), so that it finds them in the cache below
-    ann_reqs = [TeacherRequest(template.render(text=t), ann_sampling, output_model=template.output_model,
-                               regex=template.answer_regex(ann_sampling.max_tokens)) for t in TEXTS]
+    ann_reqs = [
+        TeacherRequest(
+            template.render(text=t),
+            ann_sampling,
+            output_model=template.output_model,
+            regex=template.answer_regex(ann_sampling.max_tokens),
+        )
+        for t in TEXTS
+    ]
     seeds = pa.table({ID: ["s0", "s1", "s2"], TEXT: TEXTS[:3], EDU_SCORE: pa.array([4.6, 3.4, 4.1], pa.float32())})
-    settings = SynthesisSettings(num_samples=3, seed=5, min_output_chars=5, teacher={"mode": "engine", "model": str(tiny_model), "max_tokens": 24})
+    settings = SynthesisSettings(
+        num_samples=3,
+        seed=5,
+        min_output_chars=5,
+        teacher={"mode": "engine", "model": str(tiny_model), "max_tokens": 24},
+    )
     syn_reqs = [build_request(j, settings) for j in plan_jobs(seeds, settings)]
     with ResponseCache(tmp_path / "cache") as cache:
         # one engine run answers both kinds of request
         results, stats = generate_cached(client, ann_reqs + syn_reqs, cache)
-    assert stats["failed"] == 0 and stats["generated"] == len(ann_reqs) + len(set(r.prompt_hash(client.model) for r in syn_reqs)), (stats, [r.error for r in results])
+    assert stats["failed"] == 0 and stats["generated"] == len(ann_reqs) + len(
+        set(r.prompt_hash(client.model) for r in syn_reqs)
+    ), (stats, [r.error for r in results])
     assert all(r.ok for r in results)
     sent = client.stats["requests_sent"]
     # the job's time is split at its engine being up: start-up (import, engine start) and generation
@@ -48,5 +66,7 @@ def test_ray_data_engine_annotation_and_synthesis(ray_local, tiny_model, vllm_en
     assert all(0 <= s <= 5 for s in table.column(SCORE).to_pylist())
     syn, sstats = run_synthesis(seeds, settings, tmp_path / "cache", client=client)
     assert sstats["cached"] == 3 and sstats["generated"] == 0 and syn.num_rows >= 1
-    assert set(syn.column(SOURCE).to_pylist()) == {"synthetic"} and set(syn.column(TEACHER_MODEL).to_pylist()) == {str(tiny_model)}
+    assert set(syn.column(SOURCE).to_pylist()) == {"synthetic"} and set(syn.column(TEACHER_MODEL).to_pylist()) == {
+        str(tiny_model)
+    }
     assert client.stats["requests_sent"] == sent

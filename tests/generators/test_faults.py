@@ -57,8 +57,14 @@ def test_invalid_answers_retried_then_recorded_with_raw_text(vllm_server, tmp_pa
 
 def test_killed_mid_run_then_rerun_asks_only_for_failed(vllm_server, tmp_path):
     n = 12
-    docs = [TeacherRequest([{"role": "user", "content": f"Explain topic number {i} in detail."}],
-                           SamplingParams(temperature=0.7, max_tokens=400), output_model=EduScore) for i in range(n)]
+    docs = [
+        TeacherRequest(
+            [{"role": "user", "content": f"Explain topic number {i} in detail."}],
+            SamplingParams(temperature=0.7, max_tokens=400),
+            output_model=EduScore,
+        )
+        for i in range(n)
+    ]
     client = ServerTeacherClient(vllm_server.base_url, max_concurrency=2, max_retries=2, backoff_s=0.2, timeout_s=60)
     ok_before = []
 

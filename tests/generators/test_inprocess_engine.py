@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
-from generators.vllm_env import CPU_ENGINE_ENV, VLLM_ENV, engine_kwargs_for
 from generators.inprocess_engine import EngineDeadError, InProcessEngine, supports
 from generators.ray_engine_stage import ATTEMPTS_KEY, CHECK_KEY, DATA_COLUMN, MESSAGES_KEY
+from generators.vllm_env import CPU_ENGINE_ENV, VLLM_ENV, engine_kwargs_for
 
 
 @pytest.mark.llm
@@ -28,10 +28,21 @@ def test_in_process_stage_answers_in_the_actor_process(ray_local, tiny_model):
     @ray_local.remote(num_cpus=1)
     class Host:
         def __init__(self, model: str, engine_kwargs: dict) -> None:
-            self.udf = ChatEngineStageUDF(DATA_COLUMN, ["sampling_params"], max_reasks=1, in_process=True, batch_size=8,
-                                          max_concurrent_batches=8, model=model, engine_kwargs=engine_kwargs, task_type="generate",
-                                          max_pending_requests=None, dynamic_lora_loading_path=None, should_continue_on_error=True,
-                                          log_engine_metrics=False)
+            self.udf = ChatEngineStageUDF(
+                DATA_COLUMN,
+                ["sampling_params"],
+                max_reasks=1,
+                in_process=True,
+                batch_size=8,
+                max_concurrent_batches=8,
+                model=model,
+                engine_kwargs=engine_kwargs,
+                task_type="generate",
+                max_pending_requests=None,
+                dynamic_lora_loading_path=None,
+                should_continue_on_error=True,
+                log_engine_metrics=False,
+            )
 
         async def run(self, rows: list[dict]) -> tuple[list[dict], list[str], str]:
             outs = [row async for batch in self.udf({DATA_COLUMN: rows}) for row in batch[DATA_COLUMN]]
@@ -43,13 +54,26 @@ def test_in_process_stage_answers_in_the_actor_process(ray_local, tiny_model):
             self.udf.engine_stage.shutdown()
             return thread.is_alive()
 
-    kwargs = engine_kwargs_for(True, 64 * 2**20, 512, {"disable_log_stats": True, "distributed_executor_backend": "uni"})
-    host = Host.options(runtime_env={"env_vars": {**VLLM_ENV, **CPU_ENGINE_ENV, "OMP_NUM_THREADS": "1"}}).remote(str(tiny_model), kwargs)
+    kwargs = engine_kwargs_for(
+        True, 64 * 2**20, 512, {"disable_log_stats": True, "distributed_executor_backend": "uni"}
+    )
+    host = Host.options(runtime_env={"env_vars": {**VLLM_ENV, **CPU_ENGINE_ENV, "OMP_NUM_THREADS": "1"}}).remote(
+        str(tiny_model), kwargs
+    )
     schema = json.dumps(EduScore.model_json_schema())
     check = json.dumps({"model": model_path(EduScore), "min_chars": 1})
-    rows = [{"idx": i, MESSAGES_KEY: json.dumps([{"role": "user", "content": f"Rate text {i}."}]), CHECK_KEY: check,
-             "sampling_params": {"temperature": 0.8, "max_tokens": 96, "structured_outputs": {"json": schema}}} for i in range(6)]
-    rows.append({"idx": 6, "prompt": "word " * 2000, CHECK_KEY: "", "sampling_params": {"temperature": 0.0, "max_tokens": 4}})
+    rows = [
+        {
+            "idx": i,
+            MESSAGES_KEY: json.dumps([{"role": "user", "content": f"Rate text {i}."}]),
+            CHECK_KEY: check,
+            "sampling_params": {"temperature": 0.8, "max_tokens": 96, "structured_outputs": {"json": schema}},
+        }
+        for i in range(6)
+    ]
+    rows.append(
+        {"idx": 6, "prompt": "word " * 2000, CHECK_KEY: "", "sampling_params": {"temperature": 0.0, "max_tokens": 4}}
+    )
     outs, children, stage = ray_local.get(host.run.remote(rows), timeout=500)
     assert stage == "InProcessEngineStage"
     assert children == []  # no EngineCore (nor any other) process: the model ran in the actor

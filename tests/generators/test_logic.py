@@ -14,7 +14,14 @@ import pytest
 from curator.exceptions import ConfigError
 from curator.schema import EDU_SCORE, ID, TEXT
 from curator.settings import SynthesisSettings
-from generators.base import SamplingParams, TeacherClient, TeacherRequest, TeacherResult, backoff_delays, validate_answer
+from generators.base import (
+    SamplingParams,
+    TeacherClient,
+    TeacherRequest,
+    TeacherResult,
+    backoff_delays,
+    validate_answer,
+)
 from generators.cache import ResponseCache, generate_cached
 from generators.prompts import EduScore, get_template, load_audiences, load_template_file, load_templates
 from generators.synthesize import build_request, plan_jobs, route, synthetic_id
@@ -36,9 +43,13 @@ class ScriptedTeacher(TeacherClient):
             content = r.messages[-1]["content"]
             self.asked.append(content)
             if content in self.fail:
-                out.append(TeacherResult(r.prompt_hash(self.model), raw="garbage", error="invalid: not JSON", attempts=3))
+                out.append(
+                    TeacherResult(r.prompt_hash(self.model), raw="garbage", error="invalid: not JSON", attempts=3)
+                )
             else:
-                out.append(TeacherResult(r.prompt_hash(self.model), parsed=content.upper(), raw=content.upper(), attempts=1))
+                out.append(
+                    TeacherResult(r.prompt_hash(self.model), parsed=content.upper(), raw=content.upper(), attempts=1)
+                )
         return out
 
 
@@ -102,7 +113,10 @@ def test_cache_failure_runs_counted_and_threadsafe(tmp_path):
         for _ in range(2):
             generate_cached(ScriptedTeacher(fail={"z"}), [_req("z")], cache)
         assert cache.failures()[0]["runs"] == 2
-        threads = [threading.Thread(target=generate_cached, args=(ScriptedTeacher(), [_req(f"t{i}")], cache)) for i in range(8)]
+        threads = [
+            threading.Thread(target=generate_cached, args=(ScriptedTeacher(), [_req(f"t{i}")], cache))
+            for i in range(8)
+        ]
         [t.start() for t in threads]
         [t.join() for t in threads]
         assert cache.count()["responses"] == 8
@@ -110,7 +124,14 @@ def test_cache_failure_runs_counted_and_threadsafe(tmp_path):
 
 def test_templates_render_and_are_versioned():
     ts = load_templates()
-    assert {"annotate_edu", "textbook_section", "worked_problem", "qa_reasoning", "exercises", "encyclopedic_rephrase"} <= set(ts)
+    assert {
+        "annotate_edu",
+        "textbook_section",
+        "worked_problem",
+        "qa_reasoning",
+        "exercises",
+        "encyclopedic_rephrase",
+    } <= set(ts)
     ann = get_template("annotate_edu")
     assert ann.ref == "annotate_edu/v1" and ann.output_model is EduScore
     msgs = ann.render(text="Cells {divide}.")
@@ -131,8 +152,13 @@ def test_template_file_errors(tmp_path):
 
 
 def _seeds(scores):
-    return pa.table({ID: [f"s{i}" for i in range(len(scores))], TEXT: [f"seed text {i}" for i in range(len(scores))],
-                     EDU_SCORE: pa.array(scores, pa.float32())})
+    return pa.table(
+        {
+            ID: [f"s{i}" for i in range(len(scores))],
+            TEXT: [f"seed text {i}" for i in range(len(scores))],
+            EDU_SCORE: pa.array(scores, pa.float32()),
+        }
+    )
 
 
 def test_routing_by_score_and_reproducible_plan():
@@ -182,7 +208,12 @@ def test_ray_engine_blocks_keep_the_engine_scheduler_full():
     c = RayEngineTeacherClient("m", cpu=True)
     cpu, kw = c._engine_setup()
     assert cpu and kw["disable_log_stats"] is True and c.engine_metrics is False
-    assert RayEngineTeacherClient("m", cpu=True, engine_kwargs={"disable_log_stats": False})._engine_setup()[1]["disable_log_stats"] is False
+    assert (
+        RayEngineTeacherClient("m", cpu=True, engine_kwargs={"disable_log_stats": False})._engine_setup()[1][
+            "disable_log_stats"
+        ]
+        is False
+    )
     from curator.settings import TeacherSettings
     from generators import make_teacher
 
@@ -212,10 +243,14 @@ def test_cpu_engines_run_single_process_on_the_cpus_they_reserve(monkeypatch, ra
     assert bundles(cfg) == [{"CPU": 3}]
     assert cfg.runtime_env["env_vars"]["OMP_NUM_THREADS"] == "3"
     assert cfg.runtime_env["env_vars"]["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
-    node_cpus = min(int(n["Resources"]["CPU"]) for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) >= 1)
+    node_cpus = min(
+        int(n["Resources"]["CPU"]) for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) >= 1
+    )
     assert bundles(RayEngineTeacherClient("m", cpu=True)._processor_config()) == [{"CPU": node_cpus}]
     # never more than a node holds, never 0
-    assert bundles(RayEngineTeacherClient("m", cpu=True, concurrency=node_cpus + 1)._processor_config()) == [{"CPU": 1}]
+    assert bundles(RayEngineTeacherClient("m", cpu=True, concurrency=node_cpus + 1)._processor_config()) == [
+        {"CPU": 1}
+    ]
     gpu = RayEngineTeacherClient("m", cpu=False)._processor_config()
     assert not bundles(gpu) and "VLLM_ENABLE_V1_MULTIPROCESSING" not in gpu.runtime_env["env_vars"]
     # the CPU (in-process) engine queues like LLM.generate: 4x the rows, no pending cap; ray's async
@@ -233,8 +268,12 @@ def test_cpu_engines_run_single_process_on_the_cpus_they_reserve(monkeypatch, ra
 
 
 @contextlib.contextmanager
-def _chat_server(delay_s=lambda content: 0.05, batch=False, answer=lambda content, asked: f"answer to {content}",
-                 refuse=lambda content: False):
+def _chat_server(
+    delay_s=lambda content: 0.05,
+    batch=False,
+    answer=lambda content, asked: f"answer to {content}",
+    refuse=lambda content: False,
+):
     """A stdlib HTTP/1.1 keep-alive server that answers chat completions (``answer(content, times
     asked before)``, default "answer to <content>") after ``delay_s(content)`` seconds, recording
     each request's client socket and how many conversations were in flight at once. ``batch``:
@@ -288,8 +327,10 @@ def _chat_server(delay_s=lambda content: 0.05, batch=False, answer=lambda conten
             time.sleep(max(delay_s(c) for c in contents))
             with lock:
                 state["inflight"] -= len(contents)
-            choices = [{"index": k, "message": {"content": answer(c, n)}, "finish_reason": "stop", "token_ids": [1, 2, 3]}
-                       for k, (c, n) in enumerate(zip(contents, asked))]
+            choices = [
+                {"index": k, "message": {"content": answer(c, n)}, "finish_reason": "stop", "token_ids": [1, 2, 3]}
+                for k, (c, n) in enumerate(zip(contents, asked))
+            ]
             try:
                 self._send({"choices": choices, "usage": {"completion_tokens": 3 * len(choices)}})
             except OSError:  # the client went away (a cancelled request)
@@ -308,7 +349,10 @@ def _chat_server(delay_s=lambda content: 0.05, batch=False, answer=lambda conten
 
 
 def _questions(n: int) -> list[TeacherRequest]:
-    return [TeacherRequest(messages=[{"role": "user", "content": f"q{i}"}], sampling=SamplingParams(max_tokens=8)) for i in range(n)]
+    return [
+        TeacherRequest(messages=[{"role": "user", "content": f"q{i}"}], sampling=SamplingParams(max_tokens=8))
+        for i in range(n)
+    ]
 
 
 def test_server_client_keeps_max_concurrency_in_flight_over_reused_connections():
@@ -329,14 +373,18 @@ def test_server_client_batches_conversations_when_the_server_has_the_batch_endpo
     with _chat_server(batch=True) as (url, state):
         client = ServerTeacherClient(url, max_concurrency=16, batch_size=8)
         assert client._batch_ok is True  # probed by check()
-        reqs = _questions(36) + [TeacherRequest([{"role": "user", "content": f"x{i}"}], SamplingParams(max_tokens=5)) for i in range(4)]
+        reqs = _questions(36) + [
+            TeacherRequest([{"role": "user", "content": f"x{i}"}], SamplingParams(max_tokens=5)) for i in range(4)
+        ]
         out = client.generate(reqs)
     assert [r.raw for r in out] == [f"answer to q{i}" for i in range(36)] + [f"answer to x{i}" for i in range(4)]
     assert all(r.ok and r.attempts == 1 and r.completion_tokens == 3 for r in out)
     # 36 shared-sampling questions in batches of 8 (the last 4), then the 4 with other sampling
     assert sorted(state["batches"]) == sorted([8, 8, 8, 8, 4, 4])
     assert 16 < state["peak"] <= 32  # up to 2 x max_concurrency out in batches (BATCH_OVERSUBSCRIBE)
-    assert client.stats["requests_sent"] == 40 and client.stats["ok"] == 40 and client.stats["completion_tokens"] == 120
+    assert (
+        client.stats["requests_sent"] == 40 and client.stats["ok"] == 40 and client.stats["completion_tokens"] == 120
+    )
 
 
 def test_server_batch_size_1_in_settings_turns_batches_off():
@@ -344,7 +392,9 @@ def test_server_batch_size_1_in_settings_turns_batches_off():
     from generators.server_client import ServerTeacherClient
 
     with _chat_server(batch=True) as (url, state):
-        client = ServerTeacherClient.from_settings(TeacherSettings(base_url=url, server_batch_size=1, max_concurrency=8))
+        client = ServerTeacherClient.from_settings(
+            TeacherSettings(base_url=url, server_batch_size=1, max_concurrency=8)
+        )
         out = client.generate(_questions(12))
     assert client._batch_ok is False and state["batches"] == [] and all(r.ok for r in out) and state["peak"] <= 8
 
@@ -368,14 +418,20 @@ def test_server_client_batch_retries_invalid_answers_and_isolates_a_refused_prom
     with _chat_server(batch=True, answer=answer, refuse=lambda c: c == "long") as (url, state):
         client = ServerTeacherClient(url, max_concurrency=16, batch_size=8, backoff_s=0.01)
         names = ["q0", "e1", "q2", "e3", "q4", "q5", "q6", "q7", "q8", "long", "q10"]
-        out = client.generate([TeacherRequest([{"role": "user", "content": n}], SamplingParams(max_tokens=8)) for n in names])
+        out = client.generate(
+            [TeacherRequest([{"role": "user", "content": n}], SamplingParams(max_tokens=8)) for n in names]
+        )
     by = dict(zip(names, out))
     assert all(by[n].ok and by[n].raw == f"answer to {n}" for n in names if n != "long")
     assert by["e1"].attempts == 2 and by["q0"].attempts == 1  # the invalid ones went again, the rest did not
     assert not by["long"].ok and by["long"].error.startswith("request: HTTP 400") and by["long"].attempts == 1
     # batch 1 (8), its 2 invalid answers again (2), batch 2 (3) refused -> its 3 one at a time
     assert sorted(state["batches"]) == [2, 3, 8]
-    assert client.stats["errors_invalid"] == 2 and client.stats["errors_batch_refused"] == 3 and client.stats["errors_request"] == 1
+    assert (
+        client.stats["errors_invalid"] == 2
+        and client.stats["errors_batch_refused"] == 3
+        and client.stats["errors_request"] == 1
+    )
     assert client.stats["ok"] == 10 and client.stats["requests_sent"] == 8 + 2 + 3 + 3
 
 
@@ -396,6 +452,7 @@ def test_server_client_hands_back_each_answer_as_it_finishes(tmp_path):
         # through the response cache: answers are stored as they come, before the run ends
         stored_while_running = []
         with ResponseCache(tmp_path) as cache:
+
             def watch():
                 while client.stats.get("ok", 0) < 62:
                     stored_while_running.append(cache.count()["responses"])

@@ -22,22 +22,41 @@ from generators.ray_engine_stage import (
 
 CONFIGS = {
     # what RayEngineTeacherClient asks for on a CPU machine
-    "cpu_bundle": {"engine_kwargs": {"enforce_eager": True, "dtype": "float32"}, "placement_group_config": {"bundles": [{"CPU": 1}]}},
+    "cpu_bundle": {
+        "engine_kwargs": {"enforce_eager": True, "dtype": "float32"},
+        "placement_group_config": {"bundles": [{"CPU": 1}]},
+    },
     # the GPU defaults: no placement group -> one GPU per replica
     "gpu_default": {"engine_kwargs": {"max_num_seqs": 64}, "concurrency": 2, "accelerator_type": "A100"},
     # a bundle per worker with custom resources, autoscaling replicas
-    "bundle_per_worker": {"engine_kwargs": {}, "concurrency": (1, 3), "placement_group_config": {"bundle_per_worker": {"GPU": 1, "CPU": 2, "fast_disk": 1}}},
+    "bundle_per_worker": {
+        "engine_kwargs": {},
+        "concurrency": (1, 3),
+        "placement_group_config": {"bundle_per_worker": {"GPU": 1, "CPU": 2, "fast_disk": 1}},
+    },
     # tensor parallel: the Ray executor (ray's own stage computes the scheduling)
-    "tensor_parallel": {"engine_kwargs": {"tensor_parallel_size": 2}, "placement_group_config": {"bundle_per_worker": {"GPU": 1}}},
+    "tensor_parallel": {
+        "engine_kwargs": {"tensor_parallel_size": 2},
+        "placement_group_config": {"bundle_per_worker": {"GPU": 1}},
+    },
 }
 
 
 def _config(model: str, **kw):
     from ray.data.llm import vLLMEngineProcessorConfig
 
-    return vLLMEngineProcessorConfig(model_source=model, batch_size=8, max_concurrent_batches=12, should_continue_on_error=True,
-                                     log_engine_metrics=False, runtime_env={"env_vars": {"X": "1"}}, chat_template_stage=False,
-                                     tokenize_stage=False, detokenize_stage=False, **kw)
+    return vLLMEngineProcessorConfig(
+        model_source=model,
+        batch_size=8,
+        max_concurrent_batches=12,
+        should_continue_on_error=True,
+        log_engine_metrics=False,
+        runtime_env={"env_vars": {"X": "1"}},
+        chat_template_stage=False,
+        tokenize_stage=False,
+        detokenize_stage=False,
+        **kw,
+    )
 
 
 def _comparable(kwargs: dict) -> dict:
@@ -60,18 +79,26 @@ def test_engine_stage_matches_build_processor(name, ray_local, tiny_model):
     assert fn_kwargs == stage.fn_constructor_kwargs
     assert _comparable(map_kwargs) == _comparable(stage.map_batches_kwargs)
     if name == "cpu_bundle":
-        assert map_kwargs["num_cpus"] == 1 and "num_gpus" not in map_kwargs and fn_kwargs["engine_kwargs"]["distributed_executor_backend"] == "uni"
+        assert (
+            map_kwargs["num_cpus"] == 1
+            and "num_gpus" not in map_kwargs
+            and fn_kwargs["engine_kwargs"]["distributed_executor_backend"] == "uni"
+        )
     if name == "bundle_per_worker":
         assert (map_kwargs["num_gpus"], map_kwargs["num_cpus"], map_kwargs["resources"]) == (1, 2, {"fast_disk": 1})
 
 
 def test_single_device_stage_does_not_import_vllm_in_the_driver(tiny_model):
     # the point of the module: the driver hands the stage to Ray Data without importing vLLM or torch
-    code = ("import sys, json; from ray.data.llm import vLLMEngineProcessorConfig; "
-            "from generators.ray_engine_stage import engine_stage; "
-            "c = vLLMEngineProcessorConfig(model_source=sys.argv[1], batch_size=4, placement_group_config={'bundles': [{'CPU': 1}]}); "
-            "s = engine_stage(c); print(json.dumps([s.fn.__name__, 'vllm' in sys.modules, 'torch' in sys.modules, 'transformers' in sys.modules]))")
-    out = subprocess.run([sys.executable, "-c", code, str(tiny_model)], capture_output=True, text=True, timeout=120, check=False)
+    code = (
+        "import sys, json; from ray.data.llm import vLLMEngineProcessorConfig; "
+        "from generators.ray_engine_stage import engine_stage; "
+        "c = vLLMEngineProcessorConfig(model_source=sys.argv[1], batch_size=4, placement_group_config={'bundles': [{'CPU': 1}]}); "
+        "s = engine_stage(c); print(json.dumps([s.fn.__name__, 'vllm' in sys.modules, 'torch' in sys.modules, 'transformers' in sys.modules]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tiny_model)], capture_output=True, text=True, timeout=120, check=False
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == ["ChatEngineStageUDF", False, False, False]
 
@@ -99,8 +126,12 @@ def test_the_actor_renders_chat_messages_with_the_model_template(tiny_model):
     udf = _udf(_EchoEngine(), max_reasks=0)
     udf._tokenizer = tok
     msgs = [{"role": "user", "content": "What is a prime?"}]
-    batch = {DATA_COLUMN: [{"idx": 0, MESSAGES_KEY: json.dumps(msgs), "sampling_params": {"max_tokens": 4}},
-                           {"idx": 1, "prompt": "already rendered", MESSAGES_KEY: json.dumps(msgs), "sampling_params": {}}]}
+    batch = {
+        DATA_COLUMN: [
+            {"idx": 0, MESSAGES_KEY: json.dumps(msgs), "sampling_params": {"max_tokens": 4}},
+            {"idx": 1, "prompt": "already rendered", MESSAGES_KEY: json.dumps(msgs), "sampling_params": {}},
+        ]
+    }
 
     async def run():
         return [out async for out in udf(batch)]
@@ -111,7 +142,9 @@ def test_the_actor_renders_chat_messages_with_the_model_template(tiny_model):
     assert "What is a prime?" in rows[0]["generated_text"] and rows[0]["generated_text"] != "What is a prime?"
     assert rows[1]["generated_text"] == "already rendered"  # a rendered prompt is kept
     assert all(MESSAGES_KEY not in r for r in rows)  # the messages are not carried on past the engine
-    assert all(r[READY_KEY] == 123.0 for r in rows)  # when the engine was up, for the driver's start-up/generation split
+    assert all(
+        r[READY_KEY] == 123.0 for r in rows
+    )  # when the engine was up, for the driver's start-up/generation split
     assert all(r[INIT_KEY] == 100.0 for r in rows)  # when the actor began to build it: Ray's boot vs vLLM's start
 
 
@@ -127,7 +160,11 @@ class _ScriptedEngine:
             prompt = row.pop("prompt")
             row.pop("sampling_params")
             self.asked.append(prompt)
-            yield {"__idx_in_batch": row["__idx_in_batch"], "generated_text": self.answers[prompt].pop(0), "num_generated_tokens": 3}
+            yield {
+                "__idx_in_batch": row["__idx_in_batch"],
+                "generated_text": self.answers[prompt].pop(0),
+                "num_generated_tokens": 3,
+            }
 
 
 def test_invalid_answers_are_re_asked_in_the_actor_up_to_max_reasks():
@@ -136,14 +173,17 @@ def test_invalid_answers_are_re_asked_in_the_actor_up_to_max_reasks():
     from generators.prompts import EduScore
 
     good = json.dumps({"score": 4, "justification": "clear"})
-    engine = _ScriptedEngine({"json": ["{not json", good], "text": ["", "", "", "never asked"], "free": ["fine"],
-                              "nocheck": [""]})
+    engine = _ScriptedEngine(
+        {"json": ["{not json", good], "text": ["", "", "", "never asked"], "free": ["fine"], "nocheck": [""]}
+    )
     json_check = json.dumps({"model": model_path(EduScore), "min_chars": 1})
     text_check = json.dumps({"model": "", "min_chars": 2})
-    rows = [{"idx": 0, "prompt": "json", "sampling_params": {}, CHECK_KEY: json_check},
-            {"idx": 1, "prompt": "text", "sampling_params": {}, CHECK_KEY: text_check},
-            {"idx": 2, "prompt": "free", "sampling_params": {}, CHECK_KEY: text_check},
-            {"idx": 3, "prompt": "nocheck", "sampling_params": {}, CHECK_KEY: ""}]
+    rows = [
+        {"idx": 0, "prompt": "json", "sampling_params": {}, CHECK_KEY: json_check},
+        {"idx": 1, "prompt": "text", "sampling_params": {}, CHECK_KEY: text_check},
+        {"idx": 2, "prompt": "free", "sampling_params": {}, CHECK_KEY: text_check},
+        {"idx": 3, "prompt": "nocheck", "sampling_params": {}, CHECK_KEY: ""},
+    ]
     udf = _udf(engine, max_reasks=2)
 
     async def run():
@@ -168,7 +208,9 @@ def test_engine_reasks_count_as_retries_and_the_driver_does_not_ask_again():
             return [("x", "stop", 2, "", 3), ("a long enough answer", "stop", 5, "", 1)][: len(requests)]
 
     client = Engine("m", max_invalid_retries=2)
-    reqs = [TeacherRequest([{"role": "user", "content": q}], SamplingParams(max_tokens=8), min_chars=5) for q in ("a", "b")]
+    reqs = [
+        TeacherRequest([{"role": "user", "content": q}], SamplingParams(max_tokens=8), min_chars=5) for q in ("a", "b")
+    ]
     res = client.generate(reqs)
     assert Engine.calls == 1  # 3 asks already spent on request 0: no second job
     assert [r.attempts for r in res] == [3, 1] and res[0].error.startswith("invalid") and res[1].ok

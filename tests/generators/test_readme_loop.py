@@ -20,7 +20,6 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
 
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -8,7 +8,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from curator.schema import DOC_SCHEMA, EDU_SCORE, ID, PROMPT_HASH, SAMPLING_PARAMS, SEED_ID, SOURCE, TEACHER_MODEL, TEMPLATE_ID, TEXT
+from curator.schema import (
+    DOC_SCHEMA,
+    EDU_SCORE,
+    ID,
+    PROMPT_HASH,
+    SAMPLING_PARAMS,
+    SEED_ID,
+    SOURCE,
+    TEACHER_MODEL,
+    TEMPLATE_ID,
+    TEXT,
+)
 from curator.settings import SynthesisSettings
 from generators.annotate import JUSTIFICATION, SCORE, agreement_report, annotate_files, annotate_table
 from generators.base import SamplingParams
@@ -40,7 +51,15 @@ def test_annotation_through_server_is_valid_and_cached(vllm_server, tmp_path):
     assert client.model == vllm_server.served_name  # picked from /v1/models
     assert client._batch_ok is True and client.batch_size == 4  # vLLM's batch endpoint, batches of max_concurrency
     out = tmp_path / "ann.parquet"
-    stats = annotate_files([str(inp)], out, client, tmp_path / "cache", sample=5, seed=1, sampling=SamplingParams(temperature=0.0, max_tokens=400))
+    stats = annotate_files(
+        [str(inp)],
+        out,
+        client,
+        tmp_path / "cache",
+        sample=5,
+        seed=1,
+        sampling=SamplingParams(temperature=0.0, max_tokens=400),
+    )
     assert stats["requested"] == 5 and stats["generated"] == 5 and stats["failed"] == 0, stats
     table = pq.read_table(out)
     assert table.num_rows == 5
@@ -52,7 +71,15 @@ def test_annotation_through_server_is_valid_and_cached(vllm_server, tmp_path):
     assert set(table.column(TEXT).to_pylist()) <= set(DOCS)
     sent = client.stats["requests_sent"]
     # rerun: everything from the cache, zero requests to the server, same output
-    stats2 = annotate_files([str(inp)], out, client, tmp_path / "cache", sample=5, seed=1, sampling=SamplingParams(temperature=0.0, max_tokens=400))
+    stats2 = annotate_files(
+        [str(inp)],
+        out,
+        client,
+        tmp_path / "cache",
+        sample=5,
+        seed=1,
+        sampling=SamplingParams(temperature=0.0, max_tokens=400),
+    )
     assert stats2["cached"] == 5 and stats2["generated"] == 0
     assert client.stats["requests_sent"] == sent
     assert pq.read_table(out).column(SCORE).to_pylist() == scores
@@ -68,8 +95,16 @@ def test_response_format_mode_also_parses(vllm_server):
 
 
 def test_synthesis_rows_carry_provenance(vllm_server, tmp_path):
-    seeds = pa.table({ID: [f"s{i}" for i in range(6)], TEXT: DOCS, EDU_SCORE: pa.array([4.5, 1.0, 4.8, 3.2, 2.0, 3.6], pa.float32())})
-    settings = SynthesisSettings(num_samples=6, seed=3, min_output_chars=5, teacher={"base_url": vllm_server.base_url, "max_tokens": 32})
+    seeds = pa.table(
+        {
+            ID: [f"s{i}" for i in range(6)],
+            TEXT: DOCS,
+            EDU_SCORE: pa.array([4.5, 1.0, 4.8, 3.2, 2.0, 3.6], pa.float32()),
+        }
+    )
+    settings = SynthesisSettings(
+        num_samples=6, seed=3, min_output_chars=5, teacher={"base_url": vllm_server.base_url, "max_tokens": 32}
+    )
     client = _client(vllm_server)
     table, stats = run_synthesis(seeds, settings, tmp_path / "cache", client=client)
     assert stats["requested"] == 6 and stats["failed"] == 0, stats
@@ -78,7 +113,13 @@ def test_synthesis_rows_carry_provenance(vllm_server, tmp_path):
     rows = table.to_pylist()
     for r in rows:
         assert r[SOURCE] == "synthetic" and r[SEED_ID] in {"s0", "s2", "s3", "s5"}
-        assert r[TEMPLATE_ID].split("/v")[0] in {"qa_reasoning", "worked_problem", "textbook_section", "exercises", "encyclopedic_rephrase"}
+        assert r[TEMPLATE_ID].split("/v")[0] in {
+            "qa_reasoning",
+            "worked_problem",
+            "textbook_section",
+            "exercises",
+            "encyclopedic_rephrase",
+        }
         assert len(r[PROMPT_HASH]) == 64 and r[TEACHER_MODEL] == vllm_server.served_name
         assert json.loads(r[SAMPLING_PARAMS])["max_tokens"] == 32
         assert r[ID].startswith("syn-") and r[TEXT]
@@ -100,13 +141,41 @@ def test_cli_annotate_and_synthesize(vllm_server, tmp_path):
     inp.write_text("\n".join(json.dumps({"id": f"d{i}", "text": t}) for i, t in enumerate(DOCS)) + "\n")
     runner = CliRunner()
     ann = tmp_path / "ann.parquet"
-    r = runner.invoke(app, ["annotate", str(inp), "--sample", "3", "--out", str(ann), "--base-url", vllm_server.base_url, "--max-tokens", "400"])
+    r = runner.invoke(
+        app,
+        [
+            "annotate",
+            str(inp),
+            "--sample",
+            "3",
+            "--out",
+            str(ann),
+            "--base-url",
+            vllm_server.base_url,
+            "--max-tokens",
+            "400",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert pq.read_table(ann).num_rows == 3
     seeds = tmp_path / "seeds.parquet"
     pq.write_table(pa.table({ID: ["s0", "s1"], TEXT: DOCS[:2], EDU_SCORE: pa.array([4.5, 3.5], pa.float32())}), seeds)
     syn = tmp_path / "syn.parquet"
-    r = runner.invoke(app, ["synthesize", str(seeds), "--out", str(syn), "-n", "2", "--base-url", vllm_server.base_url, "--max-tokens", "24"])
+    r = runner.invoke(
+        app,
+        [
+            "synthesize",
+            str(seeds),
+            "--out",
+            str(syn),
+            "-n",
+            "2",
+            "--base-url",
+            vllm_server.base_url,
+            "--max-tokens",
+            "24",
+        ],
+    )
     assert r.exit_code == 0, r.output
     t = pq.read_table(syn)
     assert t.schema == DOC_SCHEMA and t.num_rows >= 1 and set(t.column(SOURCE).to_pylist()) == {"synthetic"}

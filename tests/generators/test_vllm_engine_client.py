@@ -24,8 +24,14 @@ def test_direct_engine_answers_next_to_numba_and_restores_the_environment(tiny_m
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     client = VllmEngineTeacherClient(str(tiny_model), cpu=True, max_model_len=2048, max_invalid_retries=1)
     template = get_template("annotate_edu")
-    reqs = [TeacherRequest(template.render(text=t), SamplingParams(temperature=0.0, max_tokens=300), output_model=template.output_model)
-            for t in ["Plants make glucose by photosynthesis.", "A prime number has exactly two divisors."]]
+    reqs = [
+        TeacherRequest(
+            template.render(text=t),
+            SamplingParams(temperature=0.0, max_tokens=300),
+            output_model=template.output_model,
+        )
+        for t in ["Plants make glucose by photosynthesis.", "A prime number has exactly two divisors."]
+    ]
     reqs[1].regex = template.answer_regex(300)  # the annotation constraint (a regex) goes to the engine too
     reqs.append(TeacherRequest([{"role": "user", "content": "Say hello."}], SamplingParams(max_tokens=8)))
     engine_procs: list[psutil.Process] = []
@@ -33,7 +39,9 @@ def test_direct_engine_answers_next_to_numba_and_restores_the_environment(tiny_m
         results = client.generate(reqs)
         # not single-process here: the engine runs in its own process
         started = {p.pid for p in psutil.Process().children(recursive=True)} - before
-        engine_procs = [p for p in psutil.process_iter(["pid", "name"]) if p.pid in started and "VLLM" in (p.info["name"] or "")]
+        engine_procs = [
+            p for p in psutil.process_iter(["pid", "name"]) if p.pid in started and "VLLM" in (p.info["name"] or "")
+        ]
         assert engine_procs
     finally:
         client.close()

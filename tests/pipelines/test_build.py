@@ -110,7 +110,9 @@ def test_output_loads_with_datasets_duckdb_and_arrow(demo_build, tmp_path, monke
     ds = datasets.load_dataset("parquet", data_files=files, split="train", cache_dir=str(tmp_path / "hf"))
     assert ds.num_rows == n and "edu_score" in ds.column_names
     con = duckdb.connect()
-    got = con.execute(f"select count(*), min(edu_score) from read_parquet('{demo_build / 'phase1'}/*.parquet')").fetchone()
+    got = con.execute(
+        f"select count(*), min(edu_score) from read_parquet('{demo_build / 'phase1'}/*.parquet')"
+    ).fetchone()
     assert got[0] == n
     assert pads.dataset(str(demo_build / "phase1")).count_rows() == n
     assert pq.read_table(files[0]).schema.field(S.EDU_INT_SCORE).type == S.DOC_SCHEMA.field(S.EDU_INT_SCORE).type

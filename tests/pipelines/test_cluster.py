@@ -61,10 +61,18 @@ def _env() -> dict:
 def _start_node(args: list[str], log: Path) -> subprocess.Popen:
     common = ["--num-cpus", "1", "--object-store-memory", str(200 * 2**20), "--disable-usage-stats", "--block"]
     common += ["--dashboard-agent-listen-port", str(_free_port())]
-    return subprocess.Popen([RAY, "start", *args, *common], stdout=log.open("wb"), stderr=subprocess.STDOUT, env=_env(), start_new_session=True)
+    return subprocess.Popen(
+        [RAY, "start", *args, *common],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        env=_env(),
+        start_new_session=True,
+    )
 
 
-def _wait_for_nodes(address: str, n: int, procs: list[subprocess.Popen], logs: list[Path], timeout: float = 90) -> None:
+def _wait_for_nodes(
+    address: str, n: int, procs: list[subprocess.Popen], logs: list[Path], timeout: float = 90
+) -> None:
     probe = (
         "import ray, sys, time\n"
         "ray.init(address=sys.argv[1], log_to_driver=False)\n"
@@ -77,11 +85,16 @@ def _wait_for_nodes(address: str, n: int, procs: list[subprocess.Popen], logs: l
         for p, log in zip(procs, logs):
             if p.poll() is not None:
                 pytest.fail(f"a Ray node exited early (rc {p.returncode}):\n{log.read_text(errors='replace')[-3000:]}")
-        r = subprocess.run([sys.executable, "-c", probe, address], capture_output=True, text=True, env=_env(), timeout=timeout + 30)
+        r = subprocess.run(
+            [sys.executable, "-c", probe, address], capture_output=True, text=True, env=_env(), timeout=timeout + 30
+        )
         if r.returncode == 0 and r.stdout.strip().splitlines()[-1:] == [str(n)]:
             return
         time.sleep(1)
-    pytest.fail(f"the {n}-node cluster at {address} did not come up: " + " | ".join(log.read_text(errors="replace")[-1500:] for log in logs))
+    pytest.fail(
+        f"the {n}-node cluster at {address} did not come up: "
+        + " | ".join(log.read_text(errors="replace")[-1500:] for log in logs)
+    )
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:
@@ -102,16 +115,21 @@ def _ids(directory: Path) -> set[str]:
 
 def _quarantined(directory: Path) -> set[tuple]:
     cols = [S.Q_SOURCE, S.Q_LOCATION, S.Q_REASON]
-    return {tuple(r[c] for c in cols) for f in parquet_files(directory) for r in pq.read_table(f, columns=cols).to_pylist()}
+    return {
+        tuple(r[c] for c in cols) for f in parquet_files(directory) for r in pq.read_table(f, columns=cols).to_pylist()
+    }
 
 
 def _summary(out: Path) -> dict:
     m = json.loads((out / "manifest.json").read_text())
     rejected = sorted(p.name for p in (out / "rejected").iterdir()) if (out / "rejected").exists() else []
     return {
-        "ids": {name: _ids(out / name) for name in ("phase1", "phase2")} | {"quarantine": _quarantined(out / "quarantine")} | {f"rejected/{r}": _ids(out / "rejected" / r) for r in rejected},
+        "ids": {name: _ids(out / name) for name in ("phase1", "phase2")}
+        | {"quarantine": _quarantined(out / "quarantine")}
+        | {f"rejected/{r}": _ids(out / "rejected" / r) for r in rejected},
         "stages": {s["name"]: (s.get("in"), s.get("out"), s.get("dropped"), s.get("reasons")) for s in m["stages"]},
-        "rows": {k: v["rows"] for k, v in m["outputs"].items() if k != "rejected"} | {f"rejected/{k}": v["rows"] for k, v in m["outputs"]["rejected"].items()},
+        "rows": {k: v["rows"] for k, v in m["outputs"].items() if k != "rejected"}
+        | {f"rejected/{k}": v["rows"] for k, v in m["outputs"]["rejected"].items()},
         "config_hash": m["config_hash"],
     }
 
@@ -122,7 +140,12 @@ def test_two_node_cluster_build_equals_single_node_build(tmp_path):
 
     config = demo_config(tmp_path / "input")
     single = tmp_path / "single"
-    run_build(config.model_copy(update={"ray": config.ray.model_copy(update={"executor": "local"})}), single, progress=False, log=lambda m: None)
+    run_build(
+        config.model_copy(update={"ray": config.ray.model_copy(update={"executor": "local"})}),
+        single,
+        progress=False,
+        log=lambda m: None,
+    )
 
     # A short temp dir: Ray's Unix socket paths must stay under ~107 characters.
     temp_dir = Path(tempfile.mkdtemp(prefix="rc-", dir="/tmp"))
@@ -131,16 +154,28 @@ def test_two_node_cluster_build_equals_single_node_build(tmp_path):
     logs = [tmp_path / "head.log", tmp_path / "worker.log"]
     procs: list[subprocess.Popen] = []
     try:
-        procs.append(_start_node(["--head", "--port", str(port), "--temp-dir", str(temp_dir), "--include-dashboard=false"], logs[0]))
+        procs.append(
+            _start_node(
+                ["--head", "--port", str(port), "--temp-dir", str(temp_dir), "--include-dashboard=false"], logs[0]
+            )
+        )
         _wait_for_nodes(address, 1, procs, logs[:1])
         procs.append(_start_node(["--address", address], logs[1]))
         _wait_for_nodes(address, 2, procs, logs)
 
-        cluster_cfg = config.model_copy(update={"ray": config.ray.model_copy(update={"executor": "ray", "address": address})})
+        cluster_cfg = config.model_copy(
+            update={"ray": config.ray.model_copy(update={"executor": "ray", "address": address})}
+        )
         cfg_path = tmp_path / "config.json"
         cfg_path.write_text(cluster_cfg.model_dump_json())
         clustered = tmp_path / "cluster"
-        r = subprocess.run([sys.executable, "-c", DRIVER, str(cfg_path), str(clustered)], capture_output=True, text=True, env=_env(), timeout=150)
+        r = subprocess.run(
+            [sys.executable, "-c", DRIVER, str(cfg_path), str(clustered)],
+            capture_output=True,
+            text=True,
+            env=_env(),
+            timeout=150,
+        )
         assert r.returncode == 0, r.stderr[-4000:]
         info = json.loads(r.stdout.strip().splitlines()[-1])
     finally:
@@ -161,6 +196,10 @@ def test_two_node_cluster_build_equals_single_node_build(tmp_path):
     assert a["ids"]["phase1"] and a["ids"]["rejected/fuzzy_dedup"]
     # the same scores, document by document
     score = lambda out: dict(  # noqa: E731
-        (i, s) for f in parquet_files(out / "phase1") for i, s in zip(*(pq.read_table(f, columns=[S.ID, S.EDU_SCORE]).column(c).to_pylist() for c in (S.ID, S.EDU_SCORE)))
+        (i, s)
+        for f in parquet_files(out / "phase1")
+        for i, s in zip(
+            *(pq.read_table(f, columns=[S.ID, S.EDU_SCORE]).column(c).to_pylist() for c in (S.ID, S.EDU_SCORE))
+        )
     )
     assert score(single) == score(clustered)

@@ -53,7 +53,15 @@ def test_records_are_extrapolated_from_a_sample(tmp_path):
     assert 0.8 * truth <= est.records <= 1.25 * truth, (est.records, truth)
     names = [s.name for s in est.steps]
     assert names == [s.name for s in STEPS if s.enabled(cfg)]
-    assert {"ingest", "annotate", "heuristic_filter", "exact_dedup", "fuzzy_dedup", "thresholds", "write_phases"} <= set(names)
+    assert {
+        "ingest",
+        "annotate",
+        "heuristic_filter",
+        "exact_dedup",
+        "fuzzy_dedup",
+        "thresholds",
+        "write_phases",
+    } <= set(names)
     for prev, nxt in zip(est.steps[1:], est.steps[2:]):
         assert nxt.docs_in == prev.docs_out
         assert nxt.docs_out <= nxt.docs_in
@@ -125,8 +133,11 @@ def _timing(est, manifest, steal: float) -> dict:
     """Estimated vs real seconds, per step and in total, for the assertion message."""
     real = {s["name"]: s.get("seconds") for s in manifest["stages"]}
     return {
-        "estimate": round(est.seconds, 1), "real": manifest["seconds"], "contention": est.contention,
-        "load": os.getloadavg(), "stolen_cpu_s": steal,
+        "estimate": round(est.seconds, 1),
+        "real": manifest["seconds"],
+        "contention": est.contention,
+        "load": os.getloadavg(),
+        "stolen_cpu_s": steal,
         "steps": [(s.name, round(s.seconds or 0, 2), real.get(s.name)) for s in est.steps],
     }
 
@@ -137,7 +148,9 @@ def test_estimate_renders_a_table_and_refuses_missing_input(tmp_path):
     from curator.exceptions import InputError
 
     paths, _ = _write_corpus(tmp_path / "in", copies=1)
-    cfg = load_config(None, {"name": "tiny", "input": {"paths": [str(paths[0])]}, "dedup": {"fuzzy": {"enabled": False}}})
+    cfg = load_config(
+        None, {"name": "tiny", "input": {"paths": [str(paths[0])]}, "dedup": {"fuzzy": {"enabled": False}}}
+    )
     console = Console(record=True, width=200)
     console.print(estimate(cfg, sample_docs=50))
     text = console.export_text()

@@ -13,9 +13,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from curator import schema as S
-from pipelines.cli import app
 from curator.dedup.normalize import normalize_one
 from pipelines import build_outputs as B
+from pipelines.cli import app
 from pipelines.report import PLOTS, write_report
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,9 @@ from classifiers.api.schemas import ErrorResponse, ModelInfo, ModelsResponse
 router = APIRouter(tags=["models"], dependencies=[Depends(require_api_key)])
 
 
-@router.get("/models", response_model=ModelsResponse, responses={401: {"model": ErrorResponse}}, summary="Loaded models")
+@router.get(
+    "/models", response_model=ModelsResponse, responses={401: {"model": ErrorResponse}}, summary="Loaded models"
+)
 async def list_models(registry: ModelRegistry = Depends(get_registry)) -> ModelsResponse:
     """Every model a request may name (`model` in `POST /v1/score`); the default one is marked."""
     default = registry.settings.default_model

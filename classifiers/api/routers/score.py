@@ -88,7 +88,9 @@ async def score(
         raise HTTPException(422, detail={"code": "unscorable_document", "message": str(exc)}) from exc
     except Exception as exc:
         log.error("scoring failed: %s: %s", type(exc).__name__, exc)
-        raise HTTPException(503, detail={"code": "scoring_failed", "message": f"scoring failed ({type(exc).__name__}); retry"}) from exc
+        raise HTTPException(
+            503, detail={"code": "scoring_failed", "message": f"scoring failed ({type(exc).__name__}); retry"}
+        ) from exc
     metrics.documents.labels(model.name).inc(len(texts))
     threshold = settings.threshold
     ints = scores_to_int(scores).tolist()

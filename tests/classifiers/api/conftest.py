@@ -98,7 +98,9 @@ def fasttext_model_dir(tmp_path_factory) -> Path:
     from classifiers import train_classifier
 
     texts, labels = make_texts(400)
-    clf = train_classifier(texts, labels, backend="fasttext", name="edu-e2e", hyperparameters={"epoch": 5, "dim": 16, "bucket": 20_000})
+    clf = train_classifier(
+        texts, labels, backend="fasttext", name="edu-e2e", hyperparameters={"epoch": 5, "dim": 16, "bucket": 20_000}
+    )
     return clf.save(tmp_path_factory.mktemp("model") / "edu-e2e")
 
 
@@ -115,7 +117,15 @@ class LiveServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        cmd = [sys.executable, "-c", "from pipelines.cli import main; main()", "serve", "--port", str(self.port), *args]
+        cmd = [
+            sys.executable,
+            "-c",
+            "from pipelines.cli import main; main()",
+            "serve",
+            "--port",
+            str(self.port),
+            *args,
+        ]
         full_env = {**os.environ, **env}
         full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         self._log = open(log_path, "wb")
@@ -153,8 +163,20 @@ def live_server(fasttext_model_dir, tmp_path_factory):
         "EDU_CURATOR_API_KEY": API_KEY,
         "EDU_CURATOR_API_MAX_BODY_BYTES": "60000",
     }
-    args = ["--model", f"main={fasttext_model_dir}", "--model", f"alt={fasttext_model_dir}",
-            "--max-docs", "8", "--max-chars", "5000", "--threshold", "2.5", "--log-level", "warning"]
+    args = [
+        "--model",
+        f"main={fasttext_model_dir}",
+        "--model",
+        f"alt={fasttext_model_dir}",
+        "--max-docs",
+        "8",
+        "--max-chars",
+        "5000",
+        "--threshold",
+        "2.5",
+        "--log-level",
+        "warning",
+    ]
     server = LiveServer(args, env, tmp_path_factory.mktemp("server") / "server.log")
     try:
         server.wait_ready()

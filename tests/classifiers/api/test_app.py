@@ -87,7 +87,9 @@ def test_body_too_large_by_content_length_and_streamed(make_client):
     resp = client.post("/v1/score", content=chunks(), headers={"content-type": "application/json"})
     _assert_error(resp, 413, "body_too_large", "max_body_bytes", 200)
     small = json.dumps({"documents": [{"text": "a b"}]}).encode()
-    resp = client.post("/v1/score", content=iter([small[:10], small[10:]]), headers={"content-type": "application/json"})
+    resp = client.post(
+        "/v1/score", content=iter([small[:10], small[10:]]), headers={"content-type": "application/json"}
+    )
     assert resp.status_code == 200, resp.text
 
 
@@ -123,7 +125,9 @@ def test_api_key_required_when_set(make_client):
     resp = client.post("/v1/score", json=body, headers={"Authorization": "Bearer wrong"})
     _assert_error(resp, 401, "unauthorized")
     assert resp.headers["www-authenticate"] == "Bearer"
-    _assert_error(client.post("/v1/score", json=body, headers={"Authorization": "Basic s3cret-key"}), 401, "unauthorized")
+    _assert_error(
+        client.post("/v1/score", json=body, headers={"Authorization": "Basic s3cret-key"}), 401, "unauthorized"
+    )
     _assert_error(client.get("/v1/models"), 401, "unauthorized")
     _assert_error(client.get("/metrics"), 401, "unauthorized")
     ok = {"Authorization": "Bearer s3cret-key"}

@@ -170,7 +170,7 @@ def test_process_scorer_answers_in_order_survives_its_child_and_reports_load_err
         try:
             assert scorer.alive()
             # several calls in flight at once come back to their own callers
-            outs = await asyncio.gather(*(scorer.predict("m", texts[i:i + 7]) for i in range(0, len(texts), 7)))
+            outs = await asyncio.gather(*(scorer.predict("m", texts[i : i + 7]) for i in range(0, len(texts), 7)))
             np.testing.assert_allclose(np.concatenate(outs), bare, rtol=1e-6)
             os.kill(scorer._proc.pid, signal.SIGKILL)
             for _ in range(100):  # the event loop notices the closed socket

@@ -22,7 +22,13 @@ def test_no_server_errors_and_responses_match_the_schema(live_server):
     for op in operations:
 
         @given(case=op.as_strategy())
-        @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
         def check(case):
             case.call_and_validate(base_url=live_server.url, headers=AUTH)
 

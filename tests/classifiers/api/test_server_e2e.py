@@ -44,10 +44,15 @@ def test_scores_match_the_model_loaded_in_process(live_server, fasttext_model_di
 
 
 def test_second_registered_name_and_models_listing(live_server):
-    body = httpx.post(live_server.url + "/v1/score", json={"documents": [{"text": "theorem proof"}], "model": "alt"}, headers=AUTH).json()
+    body = httpx.post(
+        live_server.url + "/v1/score", json={"documents": [{"text": "theorem proof"}], "model": "alt"}, headers=AUTH
+    ).json()
     assert body["model"] == "alt"
     models = httpx.get(live_server.url + "/v1/models", headers=AUTH).json()["models"]
-    assert [(m["name"], m["default"], m["backend"]) for m in models] == [("main", True, "fasttext"), ("alt", False, "fasttext")]
+    assert [(m["name"], m["default"], m["backend"]) for m in models] == [
+        ("main", True, "fasttext"),
+        ("alt", False, "fasttext"),
+    ]
     assert models[0]["card"]["training_data"]["n_examples"] == 400
 
 
@@ -55,9 +60,18 @@ def test_limits_answer_413_naming_the_limit(live_server):
     url = live_server.url + "/v1/score"
     r = httpx.post(url, json={"documents": [{"text": "a"}] * 9}, headers=AUTH)
     assert r.status_code == 413
-    assert r.json()["error"] | {} == {**r.json()["error"], "code": "too_many_documents", "limit": "max_docs_per_request", "value": 8}
+    assert r.json()["error"] | {} == {
+        **r.json()["error"],
+        "code": "too_many_documents",
+        "limit": "max_docs_per_request",
+        "value": 8,
+    }
     r = httpx.post(url, json={"documents": [{"text": "a" * 5001}]}, headers=AUTH)
-    assert r.status_code == 413 and r.json()["error"]["limit"] == "max_chars_per_doc" and r.json()["error"]["value"] == 5000
+    assert (
+        r.status_code == 413
+        and r.json()["error"]["limit"] == "max_chars_per_doc"
+        and r.json()["error"]["value"] == 5000
+    )
     big = json.dumps({"documents": [{"text": "b" * 4000}] * 16}).encode()
     r = httpx.post(url, content=big, headers={**AUTH, "content-type": "application/json"})
     assert r.status_code == 413 and r.json()["error"] == {
@@ -75,7 +89,11 @@ def test_validation_and_unknown_model_are_4xx_json(live_server):
     r = httpx.post(url, content=b"{oops", headers={**AUTH, "content-type": "application/json"})
     assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
     r = httpx.post(url, json={"documents": [{"text": "x"}], "model": "nope"}, headers=AUTH)
-    assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_model" and "main" in r.json()["error"]["message"]
+    assert (
+        r.status_code == 422
+        and r.json()["error"]["code"] == "unknown_model"
+        and "main" in r.json()["error"]["message"]
+    )
     r = httpx.post(url, json={"documents": [{"text": "x"}], "model": "../../etc"}, headers=AUTH)
     assert r.status_code == 422
 
@@ -95,7 +113,9 @@ def test_metrics_increase_and_concurrent_requests_are_served(live_server, texts_
     texts, _ = texts_factory(8, seed=3)
 
     def one(_):
-        return httpx.post(live_server.url + "/v1/score", json={"documents": [{"text": t} for t in texts]}, headers=AUTH)
+        return httpx.post(
+            live_server.url + "/v1/score", json={"documents": [{"text": t} for t in texts]}, headers=AUTH
+        )
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         responses = list(pool.map(one, range(24)))
@@ -123,11 +143,15 @@ def test_bad_model_dir_fails_fast_with_a_clear_message(start_server, tmp_path):
 
 
 def test_two_workers_serve_and_aggregate_metrics(fasttext_model_dir, start_server):
-    server = start_server(["--model", str(fasttext_model_dir), "--workers", "2", "--executor", "thread", "--log-level", "warning"])
+    server = start_server(
+        ["--model", str(fasttext_model_dir), "--workers", "2", "--executor", "thread", "--log-level", "warning"]
+    )
     server.wait_ready()
     with httpx.Client(base_url=server.url) as client:
         for _ in range(6):
-            r = client.post("/v1/score", json={"documents": [{"text": "theorem proof"}] * 3}, headers={"Connection": "close"})
+            r = client.post(
+                "/v1/score", json={"documents": [{"text": "theorem proof"}] * 3}, headers={"Connection": "close"}
+            )
             assert r.status_code == 200 and r.json()["model"] == "edu-e2e"
         text = client.get("/metrics").text
     assert _metric(text, 'edu_curator_api_documents_scored_total{model="edu-e2e"}') == 18

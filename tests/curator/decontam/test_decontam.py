@@ -25,8 +25,24 @@ def bench(tmp_path_factory):
     d = tmp_path_factory.mktemp("bench")
     qa = d / "mathqa.jsonl"
     mc = d / "mcq.jsonl"
-    qa.write_text("\n".join(json.dumps({"id": f"q{i}", "question": _sentence(rng, 25), "answer": "It is <<2*3=6>>6 so " + _sentence(rng, 10)}) for i in range(40)) + "\n")
-    mc.write_text("\n".join(json.dumps({"question": _sentence(rng, 12), "options": [_sentence(rng, 3) for _ in range(4)], "answer": "A"}) for _ in range(40)) + "\n")
+    qa.write_text(
+        "\n".join(
+            json.dumps(
+                {"id": f"q{i}", "question": _sentence(rng, 25), "answer": "It is <<2*3=6>>6 so " + _sentence(rng, 10)}
+            )
+            for i in range(40)
+        )
+        + "\n"
+    )
+    mc.write_text(
+        "\n".join(
+            json.dumps(
+                {"question": _sentence(rng, 12), "options": [_sentence(rng, 3) for _ in range(4)], "answer": "A"}
+            )
+            for _ in range(40)
+        )
+        + "\n"
+    )
     return [str(qa), str(mc)]
 
 
@@ -58,7 +74,9 @@ def test_index_fields_and_positions(bench):
 @pytest.mark.parametrize("confirm", [None, 0.5])
 def test_planted_passages_flagged_clean_not(bench, confirm):
     table, expect = _docs(bench, random.Random(5))
-    kept, removed, stats = decontaminate(table, DecontamSettings(enabled=True, benchmarks=bench, confirm_ratio=confirm, ngram=10 if confirm else 13))
+    kept, removed, stats = decontaminate(
+        table, DecontamSettings(enabled=True, benchmarks=bench, confirm_ratio=confirm, ngram=10 if confirm else 13)
+    )
     got = dict(zip(removed.column(S.ID).to_pylist(), removed.column(S.CONTAM_MATCH).to_pylist()))
     assert got == {i: e for i, e in zip(table.column(S.ID).to_pylist(), expect) if e}
     assert stats == {**stats, "in": 33, "out": 30, "dropped": 3, "flagged": 3}
@@ -109,7 +127,13 @@ def test_lookup_with_presence_table_equals_a_plain_binary_search():
     rng = np.random.default_rng(0)
     hashes = np.unique(rng.integers(0, 2**64 - 1, 50_000, dtype=np.uint64, endpoint=True))
     idx = NgramIndex(13, hashes, np.arange(len(hashes), dtype=np.int32), np.zeros(len(hashes), np.int32), [], [])
-    query = np.concatenate([rng.choice(hashes, 5_000), rng.integers(0, 2**64 - 1, 20_000, dtype=np.uint64, endpoint=True), hashes[[0, -1]]])
+    query = np.concatenate(
+        [
+            rng.choice(hashes, 5_000),
+            rng.integers(0, 2**64 - 1, 20_000, dtype=np.uint64, endpoint=True),
+            hashes[[0, -1]],
+        ]
+    )
     found, pos = idx.lookup(query)
     want = np.isin(query, hashes)
     assert np.array_equal(found, want) and want.sum() >= 5_002

@@ -12,7 +12,15 @@ def _table():
     return pa.table(
         {
             S.ID: ["a", "b", "c", "d", "e", "f", "g"],
-            S.TEXT: ["Hello World!", "hello   world", "other text", "HELLO, world.", "other text", "unique one", "Hello world"],
+            S.TEXT: [
+                "Hello World!",
+                "hello   world",
+                "other text",
+                "HELLO, world.",
+                "other text",
+                "unique one",
+                "Hello world",
+            ],
             S.EDU_SCORE: pa.array([1.0, 2.0, None, 2.0, None, 3.0, 2.0], pa.float32()),
         }
     )
@@ -54,6 +62,11 @@ def test_exact_dedup_ray(ray_local, tmp_path):
     k = pa.concat_tables([t for t in ray.get(kept.to_arrow_refs()) if t.num_rows])
     r = pa.concat_tables([t for t in ray.get(removed.to_arrow_refs()) if t.num_rows])
     assert sorted(k.column(S.ID).to_pylist()) == ["b", "c", "f"]
-    assert dict(zip(r.column(S.ID).to_pylist(), r.column(S.KEPT_ID).to_pylist())) == {"a": "b", "d": "b", "g": "b", "e": "c"}
+    assert dict(zip(r.column(S.ID).to_pylist(), r.column(S.KEPT_ID).to_pylist())) == {
+        "a": "b",
+        "d": "b",
+        "g": "b",
+        "e": "c",
+    }
     assert stats["dropped"] == 4
     assert (tmp_path / "exact_dedup").is_dir()

@@ -104,7 +104,12 @@ def test_exact_verification_is_true_shingle_jaccard(planted):
     table, pairs = planted
     edges = pa.table({"edge_a": [a for a, *_ in pairs], "edge_b": [b for _, b, *_ in pairs]})
     out = clusters.verify_pairs_exact(edges, table, 0.0, ngram=5, seed=42)
-    got = dict(zip(zip(out.column("edge_a").to_pylist(), out.column("edge_b").to_pylist()), out.column("shingle_jaccard").to_pylist()))
+    got = dict(
+        zip(
+            zip(out.column("edge_a").to_pylist(), out.column("edge_b").to_pylist()),
+            out.column("shingle_jaccard").to_pylist(),
+        )
+    )
     for a, b, j, _ in pairs:
         assert got[(a, b)] == pytest.approx(j, abs=1e-9), (a, b)
     # rows are sorted distinct hashes, and pair_jaccard of neighbouring rows equals Python set Jaccard of them

@@ -88,14 +88,23 @@ def test_word_hashes_fast_and_unicode_paths_agree_with_reference_on_random_text(
 
     rng = random.Random(11)
     alphabet = list("aZq09 .,-'\"\t\n\r\x0b\x0c\x00\x1c\x7f€éΣσςİ\u00a0\u2019\u2028\u3000ﬁ①²½Å\u0301") + [
-        "e\u0301", "http://x.y/z?a=1", "DON'T", "12,345.67", "ＡＢＣ", "ß",
+        "e\u0301",
+        "http://x.y/z?a=1",
+        "DON'T",
+        "12,345.67",
+        "ＡＢＣ",
+        "ß",
     ]
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 120))) for _ in range(1500)]
     texts += [None, "", " ", "word " * 5000, "x" * 70000, "\u00e9" * 3000]
     arr = pa.array(texts, pa.string())
     words = [(t or "").split() for t in normalize_text(arr).to_pylist()]  # = normalize_one per text
     for seed in (0, 7):
-        for values, ref in ((arr, words), (arr.slice(5, 900), words[5:905]), (pa.chunked_array([arr.slice(0, 40), arr.slice(40)]), words)):
+        for values, ref in (
+            (arr, words),
+            (arr.slice(5, 900), words[5:905]),
+            (pa.chunked_array([arr.slice(0, 40), arr.slice(40)]), words),
+        ):
             h, off = word_hashes(values, seed=seed)
             assert off.tolist() == np.cumsum([0] + [len(r) for r in ref]).tolist()
             assert h.tolist() == [xxhash.xxh64_intdigest(w.encode(), seed) for r in ref for w in r]

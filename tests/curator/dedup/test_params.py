@@ -19,6 +19,7 @@ def test_s_curve_matches_formula_and_is_monotone():
 def test_choice_respects_budget_and_minimizes_cost():
     b, r = choose_bands_rows(0.8, 112)
     assert b * r <= 112
+
     # exhaustive check against the definition on a coarse grid of alternatives
     def cost(bb, rr):
         e = expected_error_rates(0.8, bb, rr)
