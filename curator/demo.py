@@ -28,14 +28,15 @@ import re
 from pathlib import Path
 
 SPAM_TEMPLATES = [
-    "BUY {product} NOW!!! Best price ${price} only today. Click here {url} to get {pct}% OFF. Limited offer, free shipping, "
-    "cheap {product} deals, {product} discount, {product} sale. Order now and win a free {gift}! Best {product} online.",
-    "Hot singles in {city} want to meet you. Click {url} now. Free registration, no credit card. {city} dating, {city} "
-    "chat, meet {city} girls tonight. Join now!!! Call {phone}.",
+    "BUY {product} NOW!!! Best price ${price} only today. Click here {url} to get {pct}% OFF. Limited offer, "
+    "free shipping, cheap {product} deals, {product} discount, {product} sale. Order now and win a free {gift}! "
+    "Best {product} online.",
+    "Hot singles in {city} want to meet you. Click {url} now. Free registration, no credit card. {city} dating, "
+    "{city} chat, meet {city} girls tonight. Join now!!! Call {phone}.",
     "Online casino {brand} - get {pct} free spins and a ${price} bonus. Slots, poker, roulette. Play now at {url}. "
     "Win big, jackpot {price}, casino bonus codes, {brand} casino review, {brand} promo code.",
-    "Cheap {product} for sale. {product} {product} {product}. Wholesale {product}, {product} price, buy {product}, best "
-    "{product}, {product} shop {city}. Contact {phone} or visit {url}.",
+    "Cheap {product} for sale. {product} {product} {product}. Wholesale {product}, {product} price, buy {product}, "
+    "best {product}, {product} shop {city}. Contact {phone} or visit {url}.",
 ]
 BOILERPLATE_LINES = [
     "Home",
@@ -304,19 +305,27 @@ def demo_config(directory: str | Path, seed: int = 0, **overrides):
 
 
 def write_demo_benchmark(path: str | Path) -> Path:
-    """A three-item benchmark file (GSM8K-style) for the demo's decontamination step; one item is planted in the corpus."""
+    """A three-item benchmark file (GSM8K-style) for the demo's decontamination step.
+
+    One item is planted in the corpus.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     items = [
         {"id": "demo-0", "question": CONTAMINATED.split("? ")[0] + "?", "answer": CONTAMINATED.split("? ")[1]},
         {
             "id": "demo-1",
-            "question": "A baker fills 14 trays with 12 rolls each and sells all but 9 rolls. How many rolls did the baker sell?",
+            "question": (
+                "A baker fills 14 trays with 12 rolls each and sells all but 9 rolls. "
+                "How many rolls did the baker sell?"
+            ),
             "answer": "14*12 = 168 rolls were baked. 168-9 = 159 rolls were sold.",
         },
         {
             "id": "demo-2",
-            "question": "A train travels 300 kilometres in 4 hours at a constant speed. How far does it travel in 7 hours?",
+            "question": (
+                "A train travels 300 kilometres in 4 hours at a constant speed. How far does it travel in 7 hours?"
+            ),
             "answer": "The speed is 300/4 = 75 km per hour, so in 7 hours it travels 75*7 = 525 km.",
         },
     ]

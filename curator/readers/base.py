@@ -203,11 +203,13 @@ def expand_inputs(paths: list[str], fmt: str = "auto") -> list[Shard]:
                 ff = fmt if fmt != "auto" else detect_format(p.name)
                 if ff is None:
                     raise InputError(
-                        f"cannot tell the format of {m!r} from its name: set `input.format` (jsonl, parquet, hf, warc, wet)"
+                        f"cannot tell the format of {m!r} from its name: "
+                        "set `input.format` (jsonl, parquet, hf, warc, wet)"
                     )
                 shards[str(p.resolve())] = Shard(str(p.resolve()), ff)
     if not shards:
         raise InputError(
-            f"no readable input shards under {paths}: expected .jsonl[.gz|.zst], .parquet, WARC/WET or a datasets directory"
+            f"no readable input shards under {paths}: "
+            "expected .jsonl[.gz|.zst], .parquet, WARC/WET or a datasets directory"
         )
     return sorted(shards.values(), key=lambda s: s.path)

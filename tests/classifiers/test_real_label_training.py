@@ -18,7 +18,9 @@ from classifiers.calibration import Calibration, fit_calibration
 from classifiers.training import train_from_annotations
 from curator.exceptions import InputError
 
-EDU_WORDS = "photosynthesis energy cell molecule theorem proof equation derivative integral chemistry reaction orbit species".split()
+EDU_WORDS = (
+    "photosynthesis energy cell molecule theorem proof equation derivative integral chemistry reaction orbit species"
+).split()
 SPAM_WORDS = "buy cheap discount click now free bonus casino win jackpot offer sale deal shipping promo code".split()
 MID_WORDS = "today people said yesterday city team game weather local police news announced week market".split()
 FILLER = "the a of and to in is that it for with as on by this".split()

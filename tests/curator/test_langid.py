@@ -29,12 +29,14 @@ from curator.urlfilter import (
 )
 
 FRENCH = (
-    "La photosynthèse est le processus par lequel les plantes vertes fabriquent leur nourriture à partir de la lumière du "
-    "soleil, de l'eau et du gaz carbonique. Elle se déroule dans les chloroplastes et libère de l'oxygène dans l'air."
+    "La photosynthèse est le processus par lequel les plantes vertes fabriquent leur nourriture à partir de la "
+    "lumière du soleil, de l'eau et du gaz carbonique. Elle se déroule dans les chloroplastes et libère de "
+    "l'oxygène dans l'air."
 )
 SPANISH = (
-    "La fotosíntesis es el proceso mediante el cual las plantas verdes fabrican su alimento a partir de la luz del sol, "
-    "el agua y el dióxido de carbono. Ocurre en los cloroplastos y libera oxígeno a la atmósfera que respiramos."
+    "La fotosíntesis es el proceso mediante el cual las plantas verdes fabrican su alimento a partir de la luz del "
+    "sol, el agua y el dióxido de carbono. Ocurre en los cloroplastos y libera oxígeno a la atmósfera que "
+    "respiramos."
 )
 
 

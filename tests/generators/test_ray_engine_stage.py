@@ -93,8 +93,10 @@ def test_single_device_stage_does_not_import_vllm_in_the_driver(tiny_model):
     code = (
         "import sys, json; from ray.data.llm import vLLMEngineProcessorConfig; "
         "from generators.ray_engine_stage import engine_stage; "
-        "c = vLLMEngineProcessorConfig(model_source=sys.argv[1], batch_size=4, placement_group_config={'bundles': [{'CPU': 1}]}); "
-        "s = engine_stage(c); print(json.dumps([s.fn.__name__, 'vllm' in sys.modules, 'torch' in sys.modules, 'transformers' in sys.modules]))"
+        "c = vLLMEngineProcessorConfig(model_source=sys.argv[1], batch_size=4, "
+        "placement_group_config={'bundles': [{'CPU': 1}]}); "
+        "s = engine_stage(c); print(json.dumps([s.fn.__name__, 'vllm' in sys.modules, 'torch' in sys.modules, "
+        "'transformers' in sys.modules]))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(tiny_model)], capture_output=True, text=True, timeout=120, check=False

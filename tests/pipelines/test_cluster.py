@@ -40,7 +40,8 @@ from pipelines.build import run_build
 config = BuildConfig.model_validate_json(open(sys.argv[1]).read())
 manifest = run_build(config, sys.argv[2], progress=False, log=lambda m: None)
 nodes = [n for n in ray.nodes() if n["Alive"]]
-print(json.dumps({"nodes": len(nodes), "cpus": ray.cluster_resources().get("CPU"), "balanced": manifest["counts_balanced"]}))
+cpus = ray.cluster_resources().get("CPU")
+print(json.dumps({"nodes": len(nodes), "cpus": cpus, "balanced": manifest["counts_balanced"]}))
 """
 
 
