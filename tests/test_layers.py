@@ -22,17 +22,13 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ("curator", "classifiers", "generators", "pipelines")  # lowest first
 RANK = {name: i for i, name in enumerate(LAYERS)}
 
-# Module-level import cycles allowed while issue 26 items 1-2 land (pipelines/build.py split into
-# context/executor/steps by a concurrent change): a cycle whose modules all start with one of these
-# prefixes passes. None exists at the time of writing; empty this tuple once the split is in.
-ALLOWED_MODULE_CYCLE_PREFIXES: tuple[str, ...] = ("pipelines.",)
+# Module-level import cycles allowed (a cycle whose modules all start with one of these prefixes passes): none.
+ALLOWED_MODULE_CYCLE_PREFIXES: tuple[str, ...] = ()
 
 # Cycles that exist only through function-level imports (a deferred import that works around a cycle).
 # A cycle passes if its modules all start with a prefix, or all belong to one listed group. Each entry is
 # work left: break the cycle (move the shared piece down into its own module), then delete the entry.
-ALLOWED_DEFERRED_CYCLE_PREFIXES: tuple[str, ...] = (
-    "pipelines.",  # build.py <-> web_steps / synthesis / tokens / dry_run: removed by the split (items 1-2)
-)
+ALLOWED_DEFERRED_CYCLE_PREFIXES: tuple[str, ...] = ()
 ALLOWED_DEFERRED_CYCLES: tuple[frozenset[str], ...] = ()
 
 

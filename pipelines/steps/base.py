@@ -172,7 +172,7 @@ class RowStep(Step):
         return routed_stats(ctx, self.name, src, dst, write_rejected, **flt.stats())
 
     def measure(self, table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.Table, dict]:
-        from pipelines.dry_run import measure_row_step
+        from pipelines.measure import measure_row_step
 
         return measure_row_step(self, table, cfg, tmp)
 
@@ -212,7 +212,7 @@ class CorpusStep(Step):
     def measure(self, table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.Table, dict]:
         if self.measure_fn is not None:
             return self.measure_fn(table, cfg, tmp)
-        from pipelines.dry_run import measure_corpus_step
+        from pipelines.measure import measure_corpus_step
 
         return measure_corpus_step(self, table, cfg, tmp)
 

@@ -39,7 +39,7 @@ def decontaminate(data, settings, work_dir: Path):
 
 def measure_exact_dedup(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.Table, dict]:
     from curator.dedup.exact import exact_dedup as op
-    from pipelines.dry_run import _measure, _write_cost
+    from pipelines.measure import _measure, _write_cost
 
     _, m_warm = _measure(lambda: op(table.slice(0, 8)))
     (kept, _r, _st), m = _measure(lambda: op(table), memory=True)
@@ -57,7 +57,7 @@ def measure_exact_dedup(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[p
 
 def measure_fuzzy_dedup(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.Table, dict]:
     from curator.dedup.fuzzy import fuzzy_dedup_table, lsh_params
-    from pipelines.dry_run import _measure, _write_cost
+    from pipelines.measure import _measure, _write_cost
 
     fz = cfg.dedup.fuzzy
     _, m_warm = _measure(lambda: fuzzy_dedup_table(table.slice(0, 8), fz))
@@ -78,7 +78,7 @@ def measure_fuzzy_dedup(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[p
 def measure_decontaminate(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.Table, dict]:
     from curator.decontam import decontaminate as op
     from curator.decontam import load_benchmarks
-    from pipelines.dry_run import _measure, _write_cost
+    from pipelines.measure import _measure, _write_cost
 
     dc = cfg.decontam
     index, m_idx = _measure(lambda: load_benchmarks(dc.benchmarks, dc.ngram, dc.fields, dc.index_cache))

@@ -66,7 +66,7 @@ def _rows_per_file(src: Path, target_mb: float) -> int:
 
 
 def measure_write_phases(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.Table, dict]:
-    from pipelines.dry_run import _write_cost
+    from pipelines.measure import _write_cost
 
     phase2 = ScoreThreshold(cfg.thresholds.phase2_min_score)(table)
     w1, _ = _write_cost(table, cfg, tmp)
