@@ -205,14 +205,14 @@ def run_config(
             out = asyncio.run(drive(port, bodies, n_requests, seconds, bare, rounds))
             metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
             calls = sum(
-                float(l.rsplit(" ", 1)[1])
-                for l in metrics.splitlines()
-                if l.startswith("edu_curator_api_model_batch_documents_count")
+                float(line.rsplit(" ", 1)[1])
+                for line in metrics.splitlines()
+                if line.startswith("edu_curator_api_model_batch_documents_count")
             )
             docs = sum(
-                float(l.rsplit(" ", 1)[1])
-                for l in metrics.splitlines()
-                if l.startswith("edu_curator_api_model_batch_documents_sum")
+                float(line.rsplit(" ", 1)[1])
+                for line in metrics.splitlines()
+                if line.startswith("edu_curator_api_model_batch_documents_sum")
             )
             if calls:
                 out["mean_docs_per_model_call"] = round(docs / calls, 1)

@@ -130,7 +130,8 @@ def main() -> None:
     settings = FuzzyDedupSettings()
     bands, rows = lsh_params(settings)
     table, pairs = build_corpus(args.docs)
-    # warm-up: imports (rensa, scipy, numba's cached kernels) and first calls, as datasketch's import is outside its timing
+    # warm-up: imports (rensa, scipy, numba's cached kernels) and first calls, as datasketch's import is outside
+    # its timing
     fuzzy_dedup_table(table.slice(0, 300), settings, threads=args.threads)
     rss0 = _rss_mb()
     t0 = time.perf_counter()

@@ -85,8 +85,15 @@ t0 = time.perf_counter()
 m = run_build(cfg, sys.argv[2], progress=False, log=log)
 seconds = time.perf_counter() - t0
 time.sleep(0.3)
-steps = {s["name"]: {"seconds": s.get("seconds"), "in": s.get("in"), "out": s.get("out"), "peak_mb": round(peaks.get(s["name"], 0.0), 1)} for s in m["stages"]}
-print(json.dumps({"build_seconds": round(seconds, 3), "steps": steps, "startup_peak_mb": round(peaks.get("startup", 0.0), 1),
+steps = {
+    s["name"]: {
+        "seconds": s.get("seconds"), "in": s.get("in"), "out": s.get("out"),
+        "peak_mb": round(peaks.get(s["name"], 0.0), 1),
+    }
+    for s in m["stages"]
+}
+print(json.dumps({"build_seconds": round(seconds, 3), "steps": steps,
+                  "startup_peak_mb": round(peaks.get("startup", 0.0), 1),
                   "phase1_rows": m["outputs"]["phase1"]["rows"], "phase2_rows": m["outputs"]["phase2"]["rows"]}))
 """
 

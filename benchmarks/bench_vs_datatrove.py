@@ -57,13 +57,17 @@ from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
 from datatrove.pipeline.filters import GopherQualityFilter, GopherRepetitionFilter, LambdaFilter
 from datatrove.pipeline.filters.fasttext_filter import FastTextClassifierFilter
-from datatrove.pipeline.dedup import MinhashDedupSignature, MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter
+from datatrove.pipeline.dedup import (
+    MinhashDedupSignature, MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter,
+)
 from datatrove.pipeline.dedup.minhash import MinhashConfig
 from datatrove.utils.hashing import HashConfig
 
 a = json.loads(sys.argv[1])
 work = a["work"]
-cfg = MinhashConfig(n_grams=a["ngram"], num_buckets=a["bands"], hashes_per_bucket=a["rows"], hash_config=HashConfig(precision=64))
+cfg = MinhashConfig(
+    n_grams=a["ngram"], num_buckets=a["bands"], hashes_per_bucket=a["rows"], hash_config=HashConfig(precision=64)
+)
 
 def edu_score(doc, _threshold=a["threshold"]):  # default arg: pickled with the function
     md = doc.metadata
@@ -87,8 +91,12 @@ run("filter_signatures", [
     JsonlWriter(f"{work}/filtered"),
     MinhashDedupSignature(output_folder=f"{work}/signatures", config=cfg),
 ], a["tasks"], a["workers"])
-run("buckets", [MinhashDedupBuckets(input_folder=f"{work}/signatures", output_folder=f"{work}/buckets", config=cfg)], a["bands"], a["workers"])
-run("cluster", [MinhashDedupCluster(input_folder=f"{work}/buckets", output_folder=f"{work}/remove_ids", config=cfg)], 1, 1)
+run("buckets", [
+    MinhashDedupBuckets(input_folder=f"{work}/signatures", output_folder=f"{work}/buckets", config=cfg),
+], a["bands"], a["workers"])
+run("cluster", [
+    MinhashDedupCluster(input_folder=f"{work}/buckets", output_folder=f"{work}/remove_ids", config=cfg),
+], 1, 1)
 run("filter_write", [
     JsonlReader(f"{work}/filtered"),
     MinhashDedupFilter(input_folder=f"{work}/remove_ids"),
@@ -191,7 +199,12 @@ def run_ours(paths: list[Path], out: Path, executor: str, cpus: int) -> dict:
         "import json, sys\n"
         "from curator.settings import BuildConfig\n"
         "from pipelines.build import run_build\n"
-        "m = run_build(BuildConfig.model_validate_json(open(sys.argv[1]).read()), sys.argv[2], progress=False, log=lambda m: None)\n"
+        "m = run_build(\n"
+        "    BuildConfig.model_validate_json(open(sys.argv[1]).read()),\n"
+        "    sys.argv[2],\n"
+        "    progress=False,\n"
+        "    log=lambda m: None,\n"
+        ")\n"
         "print(json.dumps({s['name']: s.get('seconds') for s in m['stages']}))\n"
     )
     t0 = time.perf_counter()

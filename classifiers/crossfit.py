@@ -1,4 +1,5 @@
-"""Cross-fitting: calibrate and measure a classifier on out-of-fold scores, then train the shipped model on every label.
+"""Cross-fitting: calibrate and measure a classifier on out-of-fold scores, then train the shipped model on every
+label.
 
 With a few thousand labels and ~8 % of them at level >= 3, a single held-out part wastes data twice: the model
 never sees it, and the "level >= 3" threshold is fitted on a few dozen positives. :func:`train_calibrated` splits
@@ -84,7 +85,8 @@ def train_calibrated(
     extra: Extra | None = None,
     log=None,
 ) -> tuple[EduClassifier, np.ndarray, dict[str, Any]]:
-    """The final model (trained on all rows, calibrated on out-of-fold scores), its calibrated out-of-fold scores, metrics."""
+    """The final model (trained on all rows, calibrated on out-of-fold scores), its calibrated out-of-fold scores,
+    metrics."""
     from classifiers.calibration import fit_calibration
     from classifiers.evaluation import compute_metrics
 

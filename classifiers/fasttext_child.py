@@ -48,6 +48,7 @@ def _train_in_child(train_path: Path, out: Path, hp: dict[str, Any], quantize: d
     if proc.returncode != 0 or not out.is_file():
         tail = (proc.stderr or "").strip().splitlines()[-3:]
         raise ModelError(
-            f"fastText training failed (exit {proc.returncode}): {' | '.join(tail) or 'no message'}; check the hyper-parameters."
+            f"fastText training failed (exit {proc.returncode}): {' | '.join(tail) or 'no message'}; "
+            "check the hyper-parameters."
         )
     return None

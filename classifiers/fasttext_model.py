@@ -375,5 +375,8 @@ def collapse_reason(proba: np.ndarray, levels: np.ndarray) -> str | None:
     corr = float(np.corrcoef(scores, levels)[0, 1])
     if accuracy <= majority + 1e-9 and not corr >= 0.2:
         top = int(np.bincount(pred, minlength=6).argmax())
-        return f"collapsed: mostly one predicted level ({top}) on its training texts, accuracy {accuracy:.2f}, correlation {corr:.2f}"
+        return (
+            f"collapsed: mostly one predicted level ({top}) on its training texts, accuracy {accuracy:.2f}, "
+            f"correlation {corr:.2f}"
+        )
     return None

@@ -1,4 +1,5 @@
-"""scikit-learn backend: hashed TF-IDF features (word 1-2-grams, optionally char 3-5-grams) + ridge or logistic regression.
+"""scikit-learn backend: hashed TF-IDF features (word 1-2-grams, optionally char 3-5-grams) + ridge or logistic
+regression.
 
 ``features="word"`` (default) hashes word 1-2-grams (~4k 2 KB docs/s); ``"word+char"`` adds character
 3-5-grams within word boundaries: on the shared real labels a little better ranking, ~15x slower.

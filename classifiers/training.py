@@ -156,7 +156,8 @@ def check_enough_labels(labels: list[float] | np.ndarray, source: str = "annotat
         raise InputError(
             f"{source}: too few labels to train a classifier (examples per level {found}); need at least "
             f"{MIN_EXAMPLES} examples over at least {MIN_LEVELS} levels, and for a calibrated 'level >= 3' decision "
-            f"about 10 or more at >= 3 in the validation part (annotate more documents: `curator annotate --sample N`)."
+            "about 10 or more at >= 3 in the validation part "
+            "(annotate more documents: `curator annotate --sample N`)."
         )
 
 
@@ -242,8 +243,8 @@ def train_from_annotations(
     if calibration is not None and not calibration.fitted[2]:
         n3 = int((np.floor(eval_labels + 0.5) >= 3).sum())
         log(
-            f"warning: only {n3} labelled examples at level >= 3: the '>= 3' threshold was placed by the spacing of the "
-            "other levels, not fitted; annotate more documents.",
+            f"warning: only {n3} labelled examples at level >= 3: "
+            "the '>= 3' threshold was placed by the spacing of the other levels, not fitted; annotate more documents.",
             file=sys.stderr,
         )
     clf.card.training_data.update(data)

@@ -83,7 +83,10 @@ class ResponseCache:
         with self._lock:
             for i in range(0, len(uniq), 500):
                 chunk = uniq[i : i + 500]
-                q = f"SELECT prompt_hash, raw, parsed, attempts, completion_tokens FROM responses WHERE prompt_hash IN ({','.join('?' * len(chunk))})"
+                q = (
+                    "SELECT prompt_hash, raw, parsed, attempts, completion_tokens FROM responses "
+                    f"WHERE prompt_hash IN ({','.join('?' * len(chunk))})"
+                )
                 for h, raw, parsed, attempts, ntok in self._db.execute(q, chunk):
                     out[h] = TeacherResult(
                         h, json.loads(parsed), raw, None, attempts, cached=True, completion_tokens=ntok
@@ -94,7 +97,8 @@ class ResponseCache:
         """Recorded failures: prompt_hash, error, raw, attempts, runs, messages, sampling."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT prompt_hash, model, error, raw, attempts, runs, messages, sampling FROM failures ORDER BY prompt_hash"
+                "SELECT prompt_hash, model, error, raw, attempts, runs, messages, sampling "
+                "FROM failures ORDER BY prompt_hash"
             ).fetchall()
         keys = ["prompt_hash", "model", "error", "raw", "attempts", "runs", "messages", "sampling"]
         return [dict(zip(keys, r)) for r in rows]
@@ -128,7 +132,8 @@ class ResponseCache:
                 else:
                     self._db.execute(
                         "INSERT INTO failures VALUES (?,?,?,?,?,?,?,1,?) ON CONFLICT(prompt_hash) DO UPDATE SET "
-                        "error=excluded.error, raw=excluded.raw, attempts=excluded.attempts, runs=failures.runs+1, updated=excluded.updated",
+                        "error=excluded.error, raw=excluded.raw, attempts=excluded.attempts, runs=failures.runs+1, "
+                        "updated=excluded.updated",
                         (
                             res.prompt_hash,
                             model,

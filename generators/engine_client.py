@@ -211,7 +211,8 @@ class RayEngineTeacherClient(_EngineBase):
 
     Args:
         model: model path or hub id (must be readable by the Ray workers).
-        cpu: CPU settings (``None``: when the Ray cluster has no GPU): a ``{"CPU": engine_cpus}`` bundle, eager, float32.
+        cpu: CPU settings (``None``: when the Ray cluster has no GPU): a ``{"CPU": engine_cpus}`` bundle, eager,
+            float32.
         concurrency: engine replicas.
         batch_size: rows per engine batch.
         chunk_size: requests per :meth:`generate` call from the cached runner (one engine start each).
@@ -286,7 +287,8 @@ class RayEngineTeacherClient(_EngineBase):
             from ray.data.llm import vLLMEngineProcessorConfig
         except ImportError as exc:
             raise TeacherError(
-                f"ray.data.llm is unavailable ({exc}); install ray[data,serve] and vllm (not ray[llm], which pins CUDA vllm)"
+                f"ray.data.llm is unavailable ({exc}); "
+                "install ray[data,serve] and vllm (not ray[llm], which pins CUDA vllm)"
             ) from exc
         cpu, engine_kwargs = setup or self._engine_setup()
         kw: dict[str, Any] = {}

@@ -15,8 +15,9 @@ The stage has the interface :class:`generators.ray_engine_stage.ChatEngineStageU
 ``vLLMEngineStageUDF`` (``udf(batch)`` yielding rows in ray's output layout, ``get_tokenizer``,
 ``shutdown``), and ray's row semantics: sampling parameters as a dict (``structured_outputs``
 included), at most ``max_pending_requests`` requests in the engine (default ray's,
-``ceil(1.1 * max_num_seqs)``; ``RayEngineTeacherClient`` lifts it on CPU), a failed row becomes an ``__inference_error__`` row when ``should_continue_on_error``, and a
-dead engine exits the actor (``os._exit(1)``) so that Ray restarts it and retries its tasks.
+``ceil(1.1 * max_num_seqs)``; ``RayEngineTeacherClient`` lifts it on CPU), a failed row becomes an
+``__inference_error__`` row when ``should_continue_on_error``, and a dead engine exits the actor
+(``os._exit(1)``) so that Ray restarts it and retries its tasks.
 
 vLLM and torch are imported when the engine starts, in the actor: the driver may import this module.
 """

@@ -166,7 +166,8 @@ class ServerTeacherClient(TeacherClient):
             self.model = served[0]
         elif self.model not in served:
             raise TeacherError(
-                f"model {self.model!r} is not served at {self.base_url} (it serves {served}); set --model / synthesis.teacher.model to one of them"
+                f"model {self.model!r} is not served at {self.base_url} (it serves {served}); "
+                "set --model / synthesis.teacher.model to one of them"
             )
         if self._batch_ok is None:
             self._batch_ok = self._probe_batch(timeout_s)

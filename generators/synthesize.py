@@ -96,7 +96,8 @@ def plan_jobs(seeds: pa.Table, settings: SynthesisSettings) -> list[SynthesisJob
         from curator.exceptions import ConfigError
 
         raise ConfigError(
-            f"synthesis settings name unknown templates/audiences {sorted(unknown)}; known templates {sorted(templates)}, audiences {sorted(audiences)}"
+            f"synthesis settings name unknown templates/audiences {sorted(unknown)}; "
+            f"known templates {sorted(templates)}, audiences {sorted(audiences)}"
         )
     jobs = []
     for i in order:

@@ -45,7 +45,8 @@ def init_ray(settings: RaySettings, progress: bool = True):
                 f"{settings.address}` works from this machine, or leave `ray.address` empty to run on a local Ray."
             ) from exc
         raise ClusterError(
-            f"could not start a local Ray: {exc}. The machine may be overloaded or /tmp full; retry, set `ray.num_cpus`, "
+            f"could not start a local Ray: {exc}. "
+            "The machine may be overloaded or /tmp full; retry, set `ray.num_cpus`, "
             "or use `ray.executor: local` for small inputs."
         ) from exc
     _configure_data(progress)
@@ -85,6 +86,7 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
             pass
     except OSError as exc:
         raise ClusterError(
-            f"cannot reach the Ray cluster at {address!r}: {exc.strerror or exc}. Check that `ray status --address {address}` "
+            f"cannot reach the Ray cluster at {address!r}: {exc.strerror or exc}. "
+            f"Check that `ray status --address {address}` "
             "works from this machine, or leave `ray.address` empty to run on a local Ray."
         ) from exc

@@ -31,7 +31,8 @@ class BuildState:
             if not overwrite:
                 raise ConfigError(
                     f"{self.out} holds a build made with another config (hash {old}, now {config_hash}). "
-                    "Use a new --out directory, restore the old config, or pass --overwrite to start this build afresh."
+                    "Use a new --out directory, restore the old config, "
+                    "or pass --overwrite to start this build afresh."
                 )
             import shutil
 

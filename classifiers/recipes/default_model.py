@@ -115,7 +115,8 @@ def build_default_model(
     train = [r for r in ann if r["split"] == "train"]
     valid = [r for r in ann if r["split"] == "valid"]
     log(
-        f"1/2 validation fit: {len(train)} train labels + {len(dist)} distillation targets, scored on {len(valid)} valid"
+        f"1/2 validation fit: {len(train)} train labels + {len(dist)} distillation targets, "
+        f"scored on {len(valid)} valid"
     )
     clf_v, _, _ = train_calibrated(
         fit, [r["text"] for r in train], [float(r["score"]) for r in train], FOLDS, seed, extra
@@ -159,15 +160,24 @@ def build_default_model(
                 "fineweb_edu_llama3_annotations": {
                     "file": Path(annotations).name,
                     "sha256": sha256_file(annotations),
-                    "origin": "FineWeb-Edu annotation set via Modalities/ml_filter @a53f8100; text FineWeb (ODC-By 1.0), labels Llama-3-70B-Instruct output (Llama 3 Community License)",
+                    "origin": (
+                        "FineWeb-Edu annotation set via Modalities/ml_filter @a53f8100; text FineWeb (ODC-By 1.0), "
+                        "labels Llama-3-70B-Instruct output (Llama 3 Community License)"
+                    ),
                 },
                 "fineweb_edu_classifier_scores": {
                     "file": Path(distill).name,
                     "sha256": sha256_file(distill),
-                    "origin": "DavidLindahl/danish-edu-llm-classifier; text FineWeb (ODC-By 1.0), scores of HuggingFaceFW/fineweb-edu-classifier (Apache-2.0)",
+                    "origin": (
+                        "DavidLindahl/danish-edu-llm-classifier; text FineWeb (ODC-By 1.0), "
+                        "scores of HuggingFaceFW/fineweb-edu-classifier (Apache-2.0)"
+                    ),
                 },
             },
-            "license": "model weights derived from ODC-By 1.0 text and Llama 3 outputs: keep the attribution and Llama 3's terms",
+            "license": (
+                "model weights derived from ODC-By 1.0 text and Llama 3 outputs: "
+                "keep the attribution and Llama 3's terms"
+            ),
             "build_seconds": round(time.perf_counter() - t0, 1),
         }
     )

@@ -83,6 +83,7 @@ def print_summary(manifest: dict, out: Path) -> None:
     Console().print(table)
     o = manifest["outputs"]
     Console().print(
-        f"phase1: {o['phase1']['rows']} docs, phase2: {o['phase2']['rows']} docs, quarantined: {manifest['quarantine']['total']} "
+        f"phase1: {o['phase1']['rows']} docs, phase2: {o['phase2']['rows']} docs, "
+        f"quarantined: {manifest['quarantine']['total']} "
         f"-> {out.resolve()}  (counts balanced: {manifest['counts_balanced']})"
     )

@@ -31,13 +31,15 @@ def train_classifier_cmd(
     folds: int = typer.Option(
         5,
         "--folds",
-        help="Cross-fitting folds: thresholds and metrics from out-of-fold scores, the model trained on every row. 0: one split (--valid-fraction).",
+        help="Cross-fitting folds: thresholds and metrics from out-of-fold scores, the model trained on every row. "
+        "0: one split (--valid-fraction).",
     ),
     valid_fraction: float = typer.Option(0.2, "--valid-fraction", help="Stratified validation share when --folds 0."),
     seed: int = typer.Option(0, "--seed", help="Split and training seed."),
     name: Optional[str] = typer.Option(None, "--name", help="Model name (version = name-sha256[:12])."),
 ) -> None:
-    """Train an educational-level classifier from annotations (calibrated so that level >= 3 means the annotator's 3); prints a JSON summary with out-of-fold metrics."""
+    """Train an educational-level classifier from annotations (calibrated so that level >= 3 means the annotator's 3);
+    prints a JSON summary with out-of-fold metrics."""
     from classifiers import BACKENDS
     from classifiers.training import train_from_annotations
 
@@ -73,8 +75,9 @@ def eval_classifier_cmd(
     reference_label_field: Optional[str] = typer.Option(
         None,
         "--reference-label-field",
-        help="A second 0-5 label field (e.g. human labels beside the teacher's): adds the teacher's own agreement with it "
-        "(the ceiling) and the model's and length baseline's metrics against it.",
+        help="A second 0-5 label field (e.g. human labels beside the teacher's): "
+        "adds the teacher's own agreement with it (the ceiling) "
+        "and the model's and length baseline's metrics against it.",
     ),
     out: Optional[Path] = typer.Option(
         None, "--out", help="Where to write metrics.json and the PNG plots (default: next to the annotations file)."
@@ -103,7 +106,8 @@ def eval_classifier_cmd(
     if reference_label_field and docs.reference_missing:
         n_missing = sum(docs.reference_missing.values())
         print(
-            f"{n_missing} rows without a usable {reference_label_field!r} label (left out of the reference comparison): "
+            f"{n_missing} rows without a usable {reference_label_field!r} label "
+            "(left out of the reference comparison): "
             + ", ".join(f"{k}={v}" for k, v in sorted(docs.reference_missing.items())),
             file=sys.stderr,
         )
@@ -167,7 +171,8 @@ def train_default_cmd(
     ),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
-    """Rebuild the default model from real teacher labels with the committed recipe (classifiers/recipes/default_model.py)."""
+    """Rebuild the default model from real teacher labels with the committed recipe
+    (classifiers/recipes/default_model.py)."""
     from classifiers.recipes import default_model as recipe
 
     argv = ["--seed", str(seed)]

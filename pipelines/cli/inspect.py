@@ -31,7 +31,8 @@ def inspect(
     seed: int = typer.Option(0, "--seed", help="Seed of the random samples."),
     width: int = typer.Option(400, "--width", min=20, help="Characters of each document's text to print."),
 ) -> None:
-    """Print a build's per-stage counts, drop reasons and outputs; optionally samples by score bucket, drop reason or text."""
+    """Print a build's per-stage counts, drop reasons and outputs;
+    optionally samples by score bucket, drop reason or text."""
     from pipelines import build_outputs as B
 
     console = Console()

@@ -80,7 +80,8 @@ def annotate(
     ),
     fmt: str = typer.Option("auto", "--format", help="Input format: auto, jsonl, parquet, hf."),
 ) -> None:
-    """Label documents with the teacher's additive 0-5 educational score (input for `curator train-classifier --label-field score`)."""
+    """Label documents with the teacher's additive 0-5 educational score
+    (input for `curator train-classifier --label-field score`)."""
     from generators import make_teacher
     from generators.annotate import annotate_files
     from generators.base import SamplingParams
@@ -107,7 +108,8 @@ def annotate(
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(code=2) from None
     console.print(
-        f"annotated {stats['rows']} documents -> {out} (cached {stats['cached']}, generated {stats['generated']}, failed {stats['failed']})"
+        f"annotated {stats['rows']} documents -> {out} "
+        f"(cached {stats['cached']}, generated {stats['generated']}, failed {stats['failed']})"
     )
     print(json.dumps(stats))
     if stats["failed"]:
@@ -145,7 +147,8 @@ def synthesize(
         None, "--cache-dir", help="Response cache (default: OUT's folder/_cache/teacher)."
     ),
 ) -> None:
-    """Generate synthetic reasoning documents (QA, worked problems, textbook sections, exercises, rephrasings) from seeds."""
+    """Generate synthetic reasoning documents (QA, worked problems, textbook sections, exercises, rephrasings)
+    from seeds."""
     import pyarrow.parquet as pq
 
     from generators.synthesize import read_seeds, run_synthesis
@@ -166,7 +169,8 @@ def synthesize(
     pq.write_table(table, tmp)
     tmp.replace(out)
     console.print(
-        f"wrote {stats['rows']} synthetic documents -> {out} (cached {stats['cached']}, generated {stats['generated']}, failed {stats['failed']})"
+        f"wrote {stats['rows']} synthetic documents -> {out} "
+        f"(cached {stats['cached']}, generated {stats['generated']}, failed {stats['failed']})"
     )
     print(json.dumps(stats))
     if stats["failed"]:
