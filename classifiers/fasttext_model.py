@@ -63,21 +63,20 @@ DEFAULT_QUANTIZE: dict[str, Any] = {"cutoff": 50_000, "qnorm": True, "retrain": 
 MAX_ATTEMPTS = 4
 
 
-def _normalize_line(text: str) -> str:
-    return text.replace("\n", " ").replace("\r", " ")
-
-
-def _fold_table() -> bytes:
+def _table(fold: bool) -> bytes:
     table = bytearray(range(256))
-    for c in range(ord("A"), ord("Z") + 1):
-        table[c] = c + 32
-    for c in b'!"#$%&()*+,./:;<=>?@[\\]^_`{|}~\n\r':
-        table[c] = 32
+    table[ord("\n")] = table[ord("\r")] = 32
+    table[0] = table[0xFF] = ord("\n")  # the separators of a batch's texts (see fasttext_lines)
+    if fold:
+        for c in range(ord("A"), ord("Z") + 1):
+            table[c] = c + 32
+        for c in b'!"#$%&()*+,./:;<=>?@[\\]^_`{|}~':
+            table[c] = 32
     return bytes(table)
 
 
-_FOLD = _fold_table()
-_KEEP = bytes(range(256)).replace(b"\n", b" ").replace(b"\r", b" ")
+_FOLD = _table(fold=True)
+_KEEP = _table(fold=False)
 NORMALIZERS = ("fold", "none")
 
 
@@ -85,12 +84,19 @@ def fasttext_lines(texts: Sequence[str], normalize: str = "none") -> list[bytes]
     """``texts`` as fastText input lines (UTF-8 bytes ending in a newline; newlines inside become spaces).
 
     ``normalize="fold"`` also lowers ASCII upper case and turns ASCII punctuation into spaces. Text that
-    cannot be encoded (a lone surrogate) has the offending characters replaced by ``?``.
+    cannot be encoded (a lone surrogate) has the offending characters replaced by ``?``. One translation for
+    the whole batch: texts are joined by NUL (0xff, never in UTF-8, when a text holds a NUL; fastText reads NUL
+    as a space anyway), which the table turns into the newline.
     """
+    if not texts:
+        return []
     table = _FOLD if normalize == "fold" else _KEEP
-    # 0xff never occurs in UTF-8: one translate for the whole batch, then split back.
-    data = b"\xff".join(t.encode("utf-8", "replace") if t else b"" for t in texts).translate(table)
-    return [line + b"\n" for line in data.split(b"\xff")]
+    joined = "\x00".join([t or "" for t in texts])
+    if joined.count("\x00") == len(texts) - 1:
+        data = joined.encode("utf-8", "replace")
+    else:  # a text holds NUL: encode one by one and separate by 0xff
+        data = b"\xff".join([t.encode("utf-8", "replace").replace(b"\x00", b" ") if t else b"" for t in texts])
+    return (data + b"\xff").translate(table).splitlines(keepends=True)
 
 
 def _suppress_fasttext_stderr() -> None:
