@@ -305,8 +305,16 @@ def our_config(paths: list[Path], model_dir: Path, cpus: int):
     })
 
 
-def run_ours(cfg, out: Path) -> dict:
-    """Our build in a fresh subprocess (its own Ray), timed from process start like NeMo's."""
+def export_ref(ref: str, directory: Path) -> Path:
+    """The repository at ``ref`` (``git archive``: no checkout, index or work tree touched) under ``directory``."""
+    directory.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(directory)], input=archive, check=True)
+    return directory
+
+
+def run_ours(cfg, out: Path, src: Path = ROOT) -> dict:
+    """Our build in a fresh subprocess (its own Ray), timed from process start like NeMo's; code from ``src``."""
     cfg_path = out.with_suffix(".json")
     cfg_path.write_text(cfg.model_dump_json())
     code = (
@@ -317,11 +325,12 @@ def run_ours(cfg, out: Path) -> dict:
         "m = run_build(cfg, sys.argv[2], progress=False, log=lambda m: None)\n"
         "print(json.dumps({s['name']: s.get('seconds') for s in m['stages']}))\n"
     )
-    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=str(src))  # before the editable install
     env.pop("RAY_ADDRESS", None)
+    code = f"import curator, sys; assert curator.__file__.startswith({str(src)!r}), curator.__file__\n" + code
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-c", code, str(cfg_path), str(out)], capture_output=True, text=True, env=env,
-                       cwd=ROOT)
+                       cwd=src)
     wall = time.perf_counter() - t0
     if r.returncode != 0:
         raise RuntimeError(f"our build failed:\n{r.stderr[-4000:]}")
@@ -377,6 +386,9 @@ def main() -> None:
     ap.add_argument("--nemo-executor", choices=["ray_data", "xenna"], default="ray_data",
                     help="NeMo's executor: ray_data or xenna (NeMo's default; batch mode).")
     ap.add_argument("--rule-sample", type=int, default=10000, help="Documents for the per-rule agreement (0: skip).")
+    ap.add_argument("--ours-ref", default=None,
+                    help="Run our side from this git commit (git archive) instead of the working tree, e.g. HEAD "
+                    "while others edit the tree.")
     ap.add_argument("--workdir", default=None, help="Keep the run under this directory (default: a temp dir).")
     args = ap.parse_args()
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
@@ -400,7 +412,8 @@ def main() -> None:
         (tmp / "nemo").mkdir()
         nemo = run_nemo(py, tmp / "input", tmp / "nemo" / "output", artifact, rules, args.cpus, args.nemo_executor)
         log(f"NeMo Curator {nemo['wall']:.1f}s; ours ...")
-        ours = run_ours(cfg, tmp / "ours")
+        src = export_ref(args.ours_ref, tmp / "src") if args.ours_ref else ROOT
+        ours = run_ours(cfg, tmp / "ours", src)
         log(f"ours {ours['wall']:.1f}s")
 
         nemo_kept, our_kept = _parquet_ids(tmp / "nemo" / "output"), _parquet_ids(tmp / "ours" / "phase1")
@@ -426,6 +439,8 @@ def main() -> None:
             "kept_jaccard": round(len(nemo_kept & our_kept) / max(1, len(nemo_kept | our_kept)), 4),
             "rule_agreement": agreement,
             "ours_steps": ours["steps"],
+            "ours_ref": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.ours_ref],
+                                       capture_output=True, text=True).stdout.strip() if args.ours_ref else "worktree",
             "threshold": THRESHOLD,
             "model_sha256": json.loads((model_dir / "model_card.json").read_text())["sha256"][:16],
             "nemo_rules": [f"{cls}({', '.join(f'{k}={v}' for k, v in kw.items())})" for _, cls, kw in rules],
