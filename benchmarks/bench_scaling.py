@@ -9,10 +9,19 @@ no synthesis) in a fresh subprocess. While a step runs, a sampler adds up the pr
 Ray workers) every 0.25 s; a step's ``peak_mb`` is the highest sum seen.
 
 Prints ONE JSON line per size (``docs``, ``seconds``, ``docs_per_s``, per-step ``seconds``,
-``docs_per_s`` and ``peak_mb``) and a final summary line: ``exponent`` = slope of log(seconds) over
-log(docs) between the two largest sizes (1.0 = linear; the fixed start-up cost makes it < 1 at small
-sizes), per-step exponents, ``docs_per_core_hour`` and ``mb_per_million_docs`` at the largest size,
-and ``ratio`` = docs/s at the largest size / docs/s at the smallest (the baseline in the same run).
+``docs_per_s``, ``peak_mb`` and the manifest's ``cost`` breakdown: wall/CPU seconds, rows/s, bytes
+read/written, see :mod:`pipelines.cost`), a per-step table on stderr, and a final summary line:
+``exponent`` = slope of log(seconds) over log(docs) between the two largest sizes (1.0 = linear; the
+fixed start-up cost makes it < 1 at small sizes), per-step exponents, ``docs_per_core_hour`` and
+``mb_per_million_docs`` at the largest size, ``kernel_limit_docs_per_s`` (the sum-of-kernels limit, below)
+and ``ratio`` = docs/s at the largest size / that limit (``scale_ratio``: largest / smallest size docs/s).
+
+The sum-of-kernels limit: ``cpus`` / (sum of the per-document costs of the kernels the build runs).
+The figures (ms per ~2.5 KB document, one core) are this repository's kernel benchmarks (README table):
+heuristics 0.15 (issue 27; the Gopher-style rules of ``bench_vs_datatrove.py``), fastText score 0.04
+(``bench_classifier.py``: 18-39k docs/s), language ID 0.05 (``bench_langid.py``: 19.7k docs/s), MinHash
+0.08 (``bench_dedup.py``: 12.4k docs/s), decontamination 0.07 (``bench_decontam.py``: 13.4k docs/s; counted
+only when the build runs it), parse + write 0.11 (the rest of issue 27's ~2k docs/s per core).
 
     .venv/bin/python benchmarks/bench_scaling.py [--sizes 10000,100000] [--executor ray|local] [--cpus 2]
     .venv/bin/python benchmarks/bench_scaling.py --sizes 10000,100000,1000000   # 1M: see README (time)
@@ -88,7 +97,7 @@ time.sleep(0.3)
 steps = {
     s["name"]: {
         "seconds": s.get("seconds"), "in": s.get("in"), "out": s.get("out"),
-        "peak_mb": round(peaks.get(s["name"], 0.0), 1),
+        "peak_mb": round(peaks.get(s["name"], 0.0), 1), "cost": s.get("cost"),
     }
     for s in m["stages"]
 }
@@ -98,26 +107,60 @@ print(json.dumps({"build_seconds": round(seconds, 3), "steps": steps,
 """
 
 
-def config_for(paths: list[Path], executor: str, cpus: int):
+# ms per document on one core (see the module docstring for the commands that measured them)
+KERNEL_MS = {
+    "heuristics": 0.15,
+    "fasttext": 0.04,
+    "language_id": 0.05,
+    "minhash": 0.08,
+    "decontam": 0.07,
+    "parse_write": 0.11,
+}
+
+
+def kernel_limit(cpus: int, decontam: bool = False) -> tuple[float, float]:
+    """``(ms per document, docs/s on cpus)`` of the sum of the kernels the bench's build runs."""
+    ms = sum(v for k, v in KERNEL_MS.items() if decontam or k != "decontam")
+    return round(ms, 3), round(cpus * 1000.0 / ms, 1)
+
+
+def print_breakdown(res: dict) -> None:
+    """The per-step cost table of one size, on stderr (stdout keeps its JSON lines)."""
+    head = (
+        f"{'step':<18}{'wall s':>8}{'CPU s':>8}{'task CPU':>9}{'rows in':>10}{'rows/s':>10}{'MiB in':>8}{'MiB out':>9}"
+    )
+    lines = [f"-- {res['docs']:,} docs: {res['seconds']:.1f} s, {res['docs_per_s']:,.0f} docs/s", head]
+    for name, s in res["steps"].items():
+        c = s.get("cost") or {}
+        if not c:
+            continue
+        lines.append(
+            f"{name + ('*' if c.get('fused') else ''):<18}{c['wall_s']:>8.2f}{c['cpu_s']:>8.2f}"
+            f"{c['cpu_tasks_s']:>9.2f}"
+            f"{c['rows_in']:>10,}{c['rows_per_s']:>10,.0f}{c['bytes_read'] / 2**20:>8.1f}"
+            f"{c['bytes_written'] / 2**20:>9.1f}"
+        )
+    total = sum((s.get("cost") or {}).get("wall_s", 0) for s in res["steps"].values())
+    lines.append(f"{'steps total':<18}{total:>8.2f}   (* = fused row pass)")
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+def config_for(paths: list[Path], executor: str, cpus: int, fuse: bool | None = None):
     from curator.settings import load_config
 
-    return load_config(
-        None,
-        {
-            "name": "bench-scaling",
-            "input": {"paths": [str(p) for p in paths]},
-            "ray": {"executor": executor, "num_cpus": cpus},
-        },
-    )
+    ray = {"executor": executor, "num_cpus": cpus}
+    if fuse is not None:
+        ray["fuse_row_steps"] = fuse
+    return load_config(None, {"name": "bench-scaling", "input": {"paths": [str(p) for p in paths]}, "ray": ray})
 
 
-def run_size(n: int, tmp: Path, executor: str, cpus: int, shard_docs: int) -> dict:
+def run_size(n: int, tmp: Path, executor: str, cpus: int, shard_docs: int, fuse: bool | None = None) -> dict:
     t = time.perf_counter()
     shards = max(cpus * 2, math.ceil(n / shard_docs))
     paths, _, _ = _data.write_jsonl(tmp / f"input-{n}", n, shards=shards, seed=n)
     gen_s = time.perf_counter() - t
     cfg_path = tmp / f"config-{n}.json"
-    cfg_path.write_text(config_for(paths, executor, cpus).model_dump_json())
+    cfg_path.write_text(config_for(paths, executor, cpus, fuse).model_dump_json())
     t0 = time.perf_counter()
     r = subprocess.run(
         [sys.executable, "-c", CHILD, str(cfg_path), str(tmp / f"out-{n}")],
@@ -165,15 +208,22 @@ def main() -> None:
     ap.add_argument("--executor", choices=["ray", "local"], default="ray")
     ap.add_argument("--cpus", type=int, default=2)
     ap.add_argument("--shard-docs", type=int, default=20000, help="Documents per input JSONL shard.")
+    ap.add_argument(
+        "--fuse", choices=["on", "off"], default=None, help="ray.fuse_row_steps (default: the config default)."
+    )
     ap.add_argument("--workdir", default=None, help="Parent of the temp dir (needs ~2.5 KB x docs x 3 free).")
     args = ap.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
     results = []
     for n in sizes:
         with tempfile.TemporaryDirectory(prefix=f"bench-scale-{n}-", dir=args.workdir) as tmp:
-            res = run_size(n, Path(tmp), args.executor, args.cpus, args.shard_docs)
+            fuse = None if args.fuse is None else args.fuse == "on"
+            res = run_size(n, Path(tmp), args.executor, args.cpus, args.shard_docs, fuse)
         res["load_avg_1m"] = round(os.getloadavg()[0], 2)
+        res["kernel_ms_per_doc"], res["kernel_limit_docs_per_s"] = kernel_limit(args.cpus)
+        res["of_kernel_limit"] = round(res["docs_per_s"] / res["kernel_limit_docs_per_s"], 3)
         print(json.dumps(res), flush=True)
+        print_breakdown(res)
         results.append(res)
     small, big = results[0], results[-1]
     prev = results[-2] if len(results) > 1 else small
@@ -191,7 +241,11 @@ def main() -> None:
         "peak_mb": [r["peak_mb"] for r in results],
         "exponent": _exponent(prev["docs"], prev["seconds"], big["docs"], big["seconds"]),
         "step_exponents": steps,
-        "ratio": round(big["docs_per_s"] / small["docs_per_s"], 2),
+        "fuse_row_steps": args.fuse,
+        "kernel_ms_per_doc": big["kernel_ms_per_doc"],
+        "kernel_limit_docs_per_s": big["kernel_limit_docs_per_s"],
+        "ratio": round(big["docs_per_s"] / big["kernel_limit_docs_per_s"], 3),
+        "scale_ratio": round(big["docs_per_s"] / small["docs_per_s"], 2),
         "docs_per_core_hour": round(big["docs_per_s"] * 3600 / args.cpus),
         "mb_per_million_docs": round(
             (big["peak_mb"] - small["peak_mb"]) * 1e6 / max(1, big["docs"] - small["docs"]), 1

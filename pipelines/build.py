@@ -27,14 +27,14 @@ from pipelines.steps.corpus import (
     measure_fuzzy_dedup,
 )
 from pipelines.steps.filters import HeuristicFilter, LanguageFilter, ScoreThreshold, UrlFilter, language_id_stage
-from pipelines.steps.ingest import _ingest_shard, ingest
-from pipelines.steps.phases import measure_write_phases, write_phases
+from pipelines.steps.ingest import _ingest_shard, ingest, ingest_reads, ingest_writes
+from pipelines.steps.phases import measure_write_phases, phase_dirs, write_phases
 from pipelines.steps.synthesis import synthesize
 from pipelines.steps.tokens import count_tokens
 
 # fmt: off
 STEPS: list[Step] = [
-    Step("ingest", ingest, produces=True, overhead_s=1.2),
+    Step("ingest", ingest, produces=True, overhead_s=1.2, read_paths=ingest_reads, write_dirs=ingest_writes),
     RowStep("annotate", stages=ANNOTATE_STAGES, task_cpus=1.0, ray_data=score_on_actors, overhead_s=0.5),
     RowStep("heuristic_filter", filter=HeuristicFilter, overhead_s=1.0),
     RowStep("url_filter", filter=UrlFilter, enabled=lambda c: c.url_filter.enabled, overhead_s=0.8),
@@ -49,7 +49,8 @@ STEPS: list[Step] = [
     RowStep("thresholds", filter=ScoreThreshold, overhead_s=0.1),
     Step("synthesis", synthesize, enabled=lambda c: c.synthesis.enabled, overhead_s=5.0),
     Step("tokens", count_tokens, enabled=lambda c: bool(c.tokens.tokenizer)),
-    Step("write_phases", write_phases, overhead_s=0.2, in_driver_when_small=True, measure_fn=measure_write_phases),
+    Step("write_phases", write_phases, overhead_s=0.2, in_driver_when_small=True, measure_fn=measure_write_phases,
+         write_dirs=phase_dirs),
 ]
 # fmt: on
 

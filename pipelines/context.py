@@ -32,6 +32,7 @@ class BuildContext:
     progress: bool = True
     log: Log = print
     steps: list[Any] = field(default_factory=list)  # the enabled steps of this build, in order
+    task_cpu_s: float = 0.0  # CPU seconds measured inside the Ray tasks run so far (pipelines.cost)
 
     @property
     def work(self) -> Path:

@@ -142,7 +142,7 @@ def run_tasks(
         return
     import ray
 
-    remote = ray.remote(num_cpus=num_cpus, max_retries=2)(fn)
+    remote = ray.remote(num_cpus=num_cpus, max_retries=2)(_timed(fn))
     limit = max_inflight or max(1, len(calls))
     queue, refs = list(calls), []
     while queue or refs:
@@ -150,4 +150,19 @@ def run_tasks(
             refs.append(remote.remote(*queue.pop(0)))
         ready, refs = ray.wait(refs, num_returns=1)
         for r in ready:
-            yield ray.get(r)
+            cpu, result = ray.get(r)
+            ctx.task_cpu_s += cpu
+            yield result
+
+
+def _timed(fn: Callable[..., Any]) -> Callable[..., tuple[float, Any]]:
+    """``fn`` returning ``(CPU seconds it took in its worker process, its result)`` (pipelines.cost)."""
+
+    def timed(*args) -> tuple[float, Any]:
+        import time
+
+        t0 = time.process_time()
+        result = fn(*args)
+        return time.process_time() - t0, result
+
+    return timed

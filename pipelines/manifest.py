@@ -65,8 +65,15 @@ def build_manifest(ctx: BuildContext, steps: list, seconds: float) -> dict:
         "schema": [{"name": f.name, "type": str(f.type)} for f in S.DOC_SCHEMA],
         "stages": stages,
         "counts_balanced": balanced,
+        "cost": _cost_totals(stages),
         "quarantine": {"total": sum(q_reasons.values()), "reasons": dict(q_reasons.most_common())},
         "outputs": outputs,
         "tokens": token_summary(out, ctx.config.mixture, ctx.config.tokens.tokenizer),
         "seconds": round(seconds, 3),
     }
+
+
+def _cost_totals(stages: list[dict]) -> dict:
+    """Sums of the per-step ``cost`` entries (:mod:`pipelines.cost`) over the build's steps."""
+    costs = [s["cost"] for s in stages if "cost" in s]
+    return {k: round(sum(c.get(k, 0) for c in costs), 3) for k in ("wall_s", "cpu_s", "bytes_read", "bytes_written")}

@@ -5,7 +5,8 @@ Plots (matplotlib, Agg canvas, no global pyplot state):
 * ``funnel.png``: documents left after each stage, from input records to the phase-2 corpus;
 * ``scores.png``: educational score histogram, kept (phase 1) vs dropped after scoring;
 * ``lengths.png``: characters and words per document, kept vs dropped (every stage);
-* ``reasons.png``: documents per drop reason (``stage: reason``) and quarantine reason.
+* ``reasons.png``: documents per drop reason (``stage: reason``) and quarantine reason;
+* ``cost.png``: wall and CPU seconds per step (the manifest's ``cost``, :mod:`pipelines.cost`).
 
 ``report.md`` holds the summary table, the outputs, the top drop reasons with examples, and one
 sample per score bucket. The directory is written under a temporary name and renamed into
@@ -29,7 +30,7 @@ from pipelines import build_outputs as B
 
 KEPT_COLOR = "#2a9d8f"
 DROPPED_COLOR = "#e76f51"
-PLOTS = ("funnel.png", "scores.png", "lengths.png", "reasons.png")
+PLOTS = ("funnel.png", "scores.png", "lengths.png", "reasons.png", "cost.png")
 
 
 def _figure(width: float, height: float, left: float = 0.1, bottom: float = 0.12):
@@ -114,6 +115,60 @@ def plot_reasons(manifest: dict, ax, top: int = 15) -> None:
     ax.set_title("drop reasons")
 
 
+def plot_cost(manifest: dict, ax) -> None:
+    """Wall and CPU seconds per step, steps top to bottom."""
+    rows = [(st["name"], st["cost"]) for st in manifest["stages"] if "cost" in st][::-1]
+    if not rows:
+        ax.text(0.5, 0.5, "no cost figures", ha="center", va="center")
+        ax.set_axis_off()
+        return
+    y = np.arange(len(rows))
+    ax.barh(y + 0.2, [c["wall_s"] for _, c in rows], height=0.4, color=KEPT_COLOR, label="wall s")
+    ax.barh(y - 0.2, [c["cpu_s"] for _, c in rows], height=0.4, color=DROPPED_COLOR, label="CPU s (driver + tasks)")
+    ax.set_yticks(y, [n for n, _ in rows])
+    ax.set_xlabel("seconds")
+    ax.set_title("where the time goes")
+    ax.legend(fontsize=8)
+
+
+def cost_rows(manifest: dict) -> list[list]:
+    """The rows of the report's cost table: one per step with a ``cost`` entry."""
+    rows = []
+    for st in manifest["stages"]:
+        c = st.get("cost")
+        if not c:
+            continue
+        rows.append(
+            [
+                st["name"] + (" (fused)" if c.get("fused") else ""),
+                f"{c['wall_s']:.2f}",
+                f"{c['cpu_s']:.2f}",
+                f"{c['cpu_driver_s']:.2f}",
+                f"{c['cpu_tasks_s']:.2f}",
+                f"{c['rows_in']:,}",
+                f"{c['rows_out']:,}",
+                f"{c['rows_per_s']:,.0f}",
+                f"{c['bytes_read'] / 2**20:.2f}",
+                f"{c['bytes_written'] / 2**20:.2f}",
+            ]
+        )
+    return rows
+
+
+COST_HEADER = [
+    "step",
+    "wall s",
+    "CPU s",
+    "driver CPU s",
+    "task CPU s",
+    "rows in",
+    "rows out",
+    "rows/s",
+    "MiB read",
+    "MiB written",
+]
+
+
 def _finite(col) -> np.ndarray:
     arr = col.to_numpy(zero_copy_only=False) if len(col) else np.zeros(0)
     arr = np.asarray(arr, dtype=float)
@@ -162,6 +217,8 @@ def render_markdown(
             ]
         )
     parts += [_md_table(["stage", "in", "kept", "dropped", "top reasons", "seconds"], rows), ""]
+    parts += ["## Where the time goes", ""]
+    parts += [_md_table(COST_HEADER, cost_rows(manifest)), ""]
     parts += ["## Outputs", ""]
     out_rows = [[name, f"{o[name]['rows']:,}", len(o[name]["files"])] for name in ("phase1", "phase2", "quarantine")]
     out_rows += [[f"rejected/{k}", f"{v['rows']:,}", len(v["files"])] for k, v in o.get("rejected", {}).items()]
@@ -227,6 +284,10 @@ def write_report(out: Path, manifest: dict) -> Path:
         fig = _figure(9, 0.35 * min(15, max(1, n_reasons)) + 1.5, left=0.4)
         plot_reasons(manifest, fig.add_subplot(1, 1, 1))
         _save(fig, tmp / "reasons.png")
+
+        fig = _figure(8, 0.45 * max(1, len(manifest["stages"])) + 1.5, left=0.22)
+        plot_cost(manifest, fig.add_subplot(1, 1, 1))
+        _save(fig, tmp / "cost.png")
 
         samples_t = pa.concat_tables([kept_t, scored_dropped.select(cols)])
         (tmp / "report.md").write_text(render_markdown(manifest, dropped_t, samples_t), encoding="utf-8")

@@ -18,6 +18,7 @@ from curator.readers import expand_inputs
 from curator.settings import BuildConfig, check_files, config_hash
 from curator.writers import atomic_write_json
 from pipelines.context import BuildContext, Log, fault_point
+from pipelines.cost import StepMeter
 from pipelines.state import BuildState
 from pipelines.steps.base import Step, check_names, inputs
 
@@ -75,10 +76,11 @@ def run_steps(
             continue
         log(f"[{step.name}] running")
         fault_point(f"{step.name}:start")
-        t0 = time.time()
-        src = source[step.name]
-        stats = step.run(ctx, ctx.step_dir(src) if src else None)
-        stats["seconds"] = round(time.time() - t0, 3)
+        meter = StepMeter(ctx)
+        src = ctx.step_dir(source[step.name]) if source[step.name] else None
+        stats = step.run(ctx, src)
+        stats["cost"] = meter.finish(stats, step.reads(ctx, src), step.writes(ctx))
+        stats["seconds"] = stats["cost"]["wall_s"]
         fault_point(f"{step.name}:committed")  # output committed, not yet recorded: the worst moment to die
         state.mark(step.name, stats)
         counts = ", ".join(f"{k}={stats[k]}" for k in ("in", "out", "dropped") if k in stats)

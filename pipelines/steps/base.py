@@ -78,6 +78,23 @@ class Step:
     produces: bool = False  # commits a document set to _work/<name>/ that the next step reads
     in_driver_when_small: bool = False  # inputs <= ray.small_input_rows run in the driver (dry run: no Ray Data cost)
     measure_fn: Callable[..., tuple[pa.Table, dict]] | None = None
+    # what the step reads and writes, for its cost (pipelines.cost); default: its input, its own directories
+    read_paths: Callable[[BuildContext, Path | None], list[Path]] | None = None
+    write_dirs: Callable[[BuildContext], list[Path]] | None = None
+
+    def reads(self, ctx: BuildContext, src: Path | None) -> list[Path]:
+        """The files or directories the step reads (``bytes_read``)."""
+        if self.read_paths is not None:
+            return self.read_paths(ctx, src)
+        return [src] if src is not None else []
+
+    def writes(self, ctx: BuildContext) -> list[Path]:
+        """The directories the step writes (``bytes_written``)."""
+        if self.write_dirs is not None:
+            return self.write_dirs(ctx)
+        return (
+            [ctx.step_dir(self.name), ctx.rejected_dir(self.name)] if self.produces else [ctx.rejected_dir(self.name)]
+        )
 
     def run(self, ctx: BuildContext, src: Path | None) -> dict:
         assert self.fn is not None, f"step {self.name!r} has nothing to run"

@@ -59,6 +59,16 @@ def quarantine_dir(ctx: BuildContext) -> Path:
     return ctx.work / "quarantine"
 
 
+def ingest_reads(ctx: BuildContext, src: Path | None = None) -> list[Path]:
+    """The input files (for the step's ``bytes_read``)."""
+    return sorted({Path(sh.path) for sh in expand_inputs(ctx.config.input.paths, ctx.config.input.format)})
+
+
+def ingest_writes(ctx: BuildContext) -> list[Path]:
+    """``_work/ingest/`` and the per-shard quarantine files (for the step's ``bytes_written``)."""
+    return [ctx.step_dir("ingest"), quarantine_dir(ctx)]
+
+
 def ingest(ctx: BuildContext, src: Path | None = None) -> dict:
     """Read every pending shard (resumes per shard); records in, documents out, quarantine reasons."""
     from pipelines.executor import cluster_cpus, run_tasks

@@ -19,6 +19,11 @@ from pipelines.steps.filters import ScoreThreshold
 from pipelines.steps.ingest import quarantine_dir
 
 
+def phase_dirs(ctx: BuildContext) -> list[Path]:
+    """``OUT/phase1``, ``OUT/phase2`` and ``OUT/quarantine`` (for the step's ``bytes_written``)."""
+    return [ctx.out / "phase1", ctx.out / "phase2", ctx.out / "quarantine"]
+
+
 def write_phases(ctx: BuildContext, src: Path | None) -> dict:
     from pipelines.executor import file_tasks, read_dir, write_dataset
 
