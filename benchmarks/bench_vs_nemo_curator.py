@@ -120,7 +120,7 @@ print(json.dumps({"pipeline_seconds": round(t_pipe, 3), "ray_start_seconds": rou
 '''
 
 # Untimed: each NeMo filter's decision and the fastText score on a sample, for the per-rule agreement.
-NEMO_RULES_SCRIPT = r'''
+NEMO_RULES_SCRIPT = r"""
 import json, sys
 a = json.loads(sys.argv[1])
 from nemo_curator.stages.text.filters import heuristic as H
@@ -138,19 +138,27 @@ ft = FastTextQualityFilter(model_path=a["model"], label=a["label"])
 ft.load_model()
 scores = {d["id"]: ft.score_document(d["text"]) for d in docs}
 print(json.dumps({"failed": {k: sorted(v) for k, v in failed.items()}, "scores": scores}))
-'''
+"""
 
 # Child process that trains the bench's fastText model (fasttext-numpy2 wants a fresh heap, see
 # classifiers/fasttext_model.py); thread=1 and a fixed seed: the same model every run.
-TRAIN_SCRIPT = r'''
+TRAIN_SCRIPT = r"""
 import json, sys
 import fasttext
 fasttext.FastText.eprint = lambda *a, **k: None
 j = json.loads(sys.argv[1])
 fasttext.train_supervised(input=j["input"], verbose=0, **j["hp"]).save_model(j["out"])
-'''
-TRAIN_HP = {"lr": 0.2, "epoch": 10, "dim": 32, "wordNgrams": 1, "minCount": 2, "bucket": 200_000, "thread": 1,
-            "seed": 0}
+"""
+TRAIN_HP = {
+    "lr": 0.2,
+    "epoch": 10,
+    "dim": 32,
+    "wordNgrams": 1,
+    "minCount": 2,
+    "bucket": 200_000,
+    "thread": 1,
+    "seed": 0,
+}
 
 
 def nemo_rules(h) -> list[tuple[str, str, dict]]:
@@ -161,41 +169,75 @@ def nemo_rules(h) -> list[tuple[str, str, dict]]:
     """
     out: list[tuple[str, str, dict]] = []
     if h.min_words is not None or h.max_words is not None:
-        out.append(("word_count", "WordCountFilter",
-                    {"min_words": h.min_words or 0, "max_words": h.max_words or 2**62}))
+        out.append(
+            ("word_count", "WordCountFilter", {"min_words": h.min_words or 0, "max_words": h.max_words or 2**62})
+        )
     if h.min_mean_word_length is not None or h.max_mean_word_length is not None:
-        out.append(("mean_word_length", "MeanWordLengthFilter", {
-            "min_mean_word_length": h.min_mean_word_length or 0,
-            "max_mean_word_length": h.max_mean_word_length if h.max_mean_word_length is not None else 2**62,
-        }))
+        out.append(
+            (
+                "mean_word_length",
+                "MeanWordLengthFilter",
+                {
+                    "min_mean_word_length": h.min_mean_word_length or 0,
+                    "max_mean_word_length": h.max_mean_word_length if h.max_mean_word_length is not None else 2**62,
+                },
+            )
+        )
     if h.max_symbol_word_ratio is not None:
-        out.append(("symbol_word_ratio", "SymbolsToWordsFilter",
-                    {"max_symbol_to_word_ratio": h.max_symbol_word_ratio}))
+        out.append(
+            ("symbol_word_ratio", "SymbolsToWordsFilter", {"max_symbol_to_word_ratio": h.max_symbol_word_ratio})
+        )
     if h.max_bullet_lines_ratio is not None:
         out.append(("bullet_lines", "BulletsFilter", {"max_bullet_lines_ratio": h.max_bullet_lines_ratio}))
     if h.max_ellipsis_lines_ratio is not None:
-        out.append(("ellipsis_lines", "EllipsisFilter",
-                    {"max_num_lines_ending_with_ellipsis_ratio": h.max_ellipsis_lines_ratio}))
+        out.append(
+            (
+                "ellipsis_lines",
+                "EllipsisFilter",
+                {"max_num_lines_ending_with_ellipsis_ratio": h.max_ellipsis_lines_ratio},
+            )
+        )
     if h.min_punct_lines_ratio is not None:  # ours: share of lines WITH an end mark >= min; NeMo: share WITHOUT <= max
-        out.append(("punctuation_lines", "PunctuationFilter",
-                    {"max_num_sentences_without_endmark_ratio": 1.0 - h.min_punct_lines_ratio}))
+        out.append(
+            (
+                "punctuation_lines",
+                "PunctuationFilter",
+                {"max_num_sentences_without_endmark_ratio": 1.0 - h.min_punct_lines_ratio},
+            )
+        )
     if h.min_alpha_words_ratio is not None:
-        out.append(("alpha_words", "WordsWithoutAlphabetsFilter",
-                    {"min_words_with_alphabets": h.min_alpha_words_ratio}))
+        out.append(
+            ("alpha_words", "WordsWithoutAlphabetsFilter", {"min_words_with_alphabets": h.min_alpha_words_ratio})
+        )
     if h.min_stop_words is not None:
         out.append(("stop_words", "CommonEnglishWordsFilter", {"min_num_common_words": h.min_stop_words}))
     # ours: duplicate lines / lines > max fails; NeMo: unique lines / lines >= 1 - max is kept (same for characters)
     if h.max_duplicate_lines_ratio is not None:
-        out.append(("duplicate_lines", "RepeatedLinesFilter",
-                    {"max_repeated_line_fraction": 1.0 - h.max_duplicate_lines_ratio}))
+        out.append(
+            (
+                "duplicate_lines",
+                "RepeatedLinesFilter",
+                {"max_repeated_line_fraction": 1.0 - h.max_duplicate_lines_ratio},
+            )
+        )
     if h.max_duplicate_line_chars_ratio is not None:
-        out.append(("duplicate_lines", "RepeatedLinesByCharFilter",
-                    {"max_repeated_lines_char_ratio": 1.0 - h.max_duplicate_line_chars_ratio}))
+        out.append(
+            (
+                "duplicate_lines",
+                "RepeatedLinesByCharFilter",
+                {"max_repeated_lines_char_ratio": 1.0 - h.max_duplicate_line_chars_ratio},
+            )
+        )
     for n, limit in sorted((h.max_top_ngram_ratio or {}).items()):
         out.append(("top_ngram_repetition", "RepeatingTopNGramsFilter", {"n": n, "max_repeating_ngram_ratio": limit}))
     for n, limit in sorted((h.max_duplicate_ngram_ratio or {}).items()):
-        out.append(("duplicate_ngram_repetition", "RepeatingDuplicateNGramsFilter",
-                    {"n": n, "max_repeating_duplicate_ngram_ratio": limit}))
+        out.append(
+            (
+                "duplicate_ngram_repetition",
+                "RepeatingDuplicateNGramsFilter",
+                {"n": n, "max_repeating_duplicate_ngram_ratio": limit},
+            )
+        )
     return out
 
 
@@ -258,9 +300,16 @@ def train_model(directory: Path) -> Path:
     job = {"input": str(train), "out": str(raw), "hp": TRAIN_HP}
     subprocess.run([sys.executable, "-c", TRAIN_SCRIPT, json.dumps(job)], check=True)
     fasttext.FastText.eprint = lambda *a, **k: None
-    card = ModelCard(backend="fasttext", name="bench-nemo-quality", hyperparameters={**TRAIN_HP, "normalize": "none"},
-                     training_data={"n_examples": len(texts), "label_counts": np.bincount(labels).tolist(),
-                                    "labels": f"top 30% by the default model (score >= {cut:.3f}) -> 1"})
+    card = ModelCard(
+        backend="fasttext",
+        name="bench-nemo-quality",
+        hyperparameters={**TRAIN_HP, "normalize": "none"},
+        training_data={
+            "n_examples": len(texts),
+            "label_counts": np.bincount(labels).tolist(),
+            "labels": f"top 30% by the default model (score >= {cut:.3f}) -> 1",
+        },
+    )
     model_dir = directory / "model"
     FastTextEduClassifier(fasttext.load_model(str(raw)), card).save(model_dir)
     train.unlink()
@@ -269,17 +318,32 @@ def train_model(directory: Path) -> Path:
 
 
 def run_nemo(py: Path, input_dir: Path, out: Path, model_file: Path, rules, cpus: int, executor: str) -> dict:
-    args = {"input": str(input_dir), "output": str(out), "model": str(model_file), "label": HQ_LABEL,
-            "threshold": THRESHOLD, "score_field": SCORE_FIELD, "rules": rules, "cpus": cpus, "executor": executor,
-            "ray_tmp": str(out.parent / "ray")}
+    args = {
+        "input": str(input_dir),
+        "output": str(out),
+        "model": str(model_file),
+        "label": HQ_LABEL,
+        "threshold": THRESHOLD,
+        "score_field": SCORE_FIELD,
+        "rules": rules,
+        "cpus": cpus,
+        "executor": executor,
+        "ray_tmp": str(out.parent / "ray"),
+    }
     # RayClient starts the cluster with the `ray` command from PATH: the venv's
     # and Ray 2.60's `ray start` turns on token authentication, which NeMo's `ray status` probe then fails
-    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", HF_HUB_OFFLINE="1", RAY_AUTH_MODE="disabled",
-               PATH=f"{py.parent}{os.pathsep}{os.environ['PATH']}")
+    env = dict(
+        os.environ,
+        RAY_USAGE_STATS_ENABLED="0",
+        HF_HUB_OFFLINE="1",
+        RAY_AUTH_MODE="disabled",
+        PATH=f"{py.parent}{os.pathsep}{os.environ['PATH']}",
+    )
     env.pop("RAY_ADDRESS", None)
     t0 = time.perf_counter()
-    r = subprocess.run([str(py), "-c", NEMO_SCRIPT, json.dumps(args)], capture_output=True, text=True, env=env,
-                       cwd=out.parent)
+    r = subprocess.run(
+        [str(py), "-c", NEMO_SCRIPT, json.dumps(args)], capture_output=True, text=True, env=env, cwd=out.parent
+    )
     wall = time.perf_counter() - t0
     if r.returncode != 0:
         raise RuntimeError(f"NeMo Curator failed:\n{r.stderr[-4000:]}")
@@ -291,18 +355,21 @@ def run_nemo(py: Path, input_dir: Path, out: Path, model_file: Path, rules, cpus
 def our_config(paths: list[Path], model_dir: Path, cpus: int):
     from curator.settings import load_config
 
-    return load_config(None, {
-        "name": "bench-vs-nemo-curator",
-        "input": {"paths": [str(p) for p in paths]},
-        "classifier": {"model": str(model_dir)},
-        "dedup": {"exact": False, "fuzzy": {"enabled": False}},
-        "decontam": {"enabled": False},
-        "url_filter": {"enabled": False},
-        "language": {"enabled": False},
-        "thresholds": {"phase1_min_score": THRESHOLD, "phase2_min_score": THRESHOLD},
-        "output": {"write_rejected": False},
-        "ray": {"executor": "ray", "num_cpus": cpus},
-    })
+    return load_config(
+        None,
+        {
+            "name": "bench-vs-nemo-curator",
+            "input": {"paths": [str(p) for p in paths]},
+            "classifier": {"model": str(model_dir)},
+            "dedup": {"exact": False, "fuzzy": {"enabled": False}},
+            "decontam": {"enabled": False},
+            "url_filter": {"enabled": False},
+            "language": {"enabled": False},
+            "thresholds": {"phase1_min_score": THRESHOLD, "phase2_min_score": THRESHOLD},
+            "output": {"write_rejected": False},
+            "ray": {"executor": "ray", "num_cpus": cpus},
+        },
+    )
 
 
 def export_ref(ref: str, directory: Path) -> Path:
@@ -329,8 +396,9 @@ def run_ours(cfg, out: Path, src: Path = ROOT) -> dict:
     env.pop("RAY_ADDRESS", None)
     code = f"import curator, sys; assert curator.__file__.startswith({str(src)!r}), curator.__file__\n" + code
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-c", code, str(cfg_path), str(out)], capture_output=True, text=True, env=env,
-                       cwd=src)
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(cfg_path), str(out)], capture_output=True, text=True, env=env, cwd=src
+    )
     wall = time.perf_counter() - t0
     if r.returncode != 0:
         raise RuntimeError(f"our build failed:\n{r.stderr[-4000:]}")
@@ -375,20 +443,30 @@ def rule_agreement(py: Path, paths: list[Path], tmp: Path, model_dir: Path, heur
     nemo_scores = [nemo["scores"][d["id"]] for d in docs]
     ft_disagree = sum((float(a) >= THRESHOLD) != (b >= THRESHOLD) for a, b in zip(our_scores, nemo_scores))
     max_diff = max(abs(float(a) - b) for a, b in zip(our_scores, nemo_scores))
-    return {"docs": len(docs), "rules": per_rule,
-            "fasttext": {"threshold_disagree": ft_disagree, "max_abs_score_diff": round(max_diff, 6)}}
+    return {
+        "docs": len(docs),
+        "rules": per_rule,
+        "fasttext": {"threshold_disagree": ft_disagree, "max_abs_score_diff": round(max_diff, 6)},
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--docs", type=int, default=10000, help="Documents (the README figure: 100000).")
     ap.add_argument("--cpus", type=int, default=2, help="Ray CPUs on both sides.")
-    ap.add_argument("--nemo-executor", choices=["ray_data", "xenna"], default="ray_data",
-                    help="NeMo's executor: ray_data or xenna (NeMo's default; batch mode).")
+    ap.add_argument(
+        "--nemo-executor",
+        choices=["ray_data", "xenna"],
+        default="ray_data",
+        help="NeMo's executor: ray_data or xenna (NeMo's default; batch mode).",
+    )
     ap.add_argument("--rule-sample", type=int, default=10000, help="Documents for the per-rule agreement (0: skip).")
-    ap.add_argument("--ours-ref", default=None,
-                    help="Run our side from this git commit (git archive) instead of the working tree, e.g. HEAD "
-                    "while others edit the tree.")
+    ap.add_argument(
+        "--ours-ref",
+        default=None,
+        help="Run our side from this git commit (git archive) instead of the working tree, e.g. HEAD "
+        "while others edit the tree.",
+    )
     ap.add_argument("--workdir", default=None, help="Keep the run under this directory (default: a temp dir).")
     args = ap.parse_args()
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
@@ -439,8 +517,11 @@ def main() -> None:
             "kept_jaccard": round(len(nemo_kept & our_kept) / max(1, len(nemo_kept | our_kept)), 4),
             "rule_agreement": agreement,
             "ours_steps": ours["steps"],
-            "ours_ref": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.ours_ref],
-                                       capture_output=True, text=True).stdout.strip() if args.ours_ref else "worktree",
+            "ours_ref": subprocess.run(
+                ["git", "-C", str(ROOT), "rev-parse", "--short", args.ours_ref], capture_output=True, text=True
+            ).stdout.strip()
+            if args.ours_ref
+            else "worktree",
             "threshold": THRESHOLD,
             "model_sha256": json.loads((model_dir / "model_card.json").read_text())["sha256"][:16],
             "nemo_rules": [f"{cls}({', '.join(f'{k}={v}' for k, v in kw.items())})" for _, cls, kw in rules],
