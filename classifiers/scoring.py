@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from classifiers.base import scores_to_int
 from curator.schema import CLASSIFIER_VERSION, EDU_INT_SCORE, EDU_SCORE, TEXT
-from curator.stage import Resources, Stage
+from curator.stage import STAGE_CPUS, Resources, Stage
 
 _OUTPUTS = (EDU_SCORE, EDU_INT_SCORE, CLASSIFIER_VERSION)
 
@@ -47,7 +47,7 @@ class ScoreStage(Stage):
     name: ClassVar[str] = "score"
     input_columns: ClassVar[tuple[str, ...]] = (TEXT,)
     output_columns: ClassVar[tuple[str, ...]] = _OUTPUTS
-    resources: Resources = Resources(num_cpus=0.5, actors=2, batch_size=4096)
+    resources: Resources = Resources(num_cpus=STAGE_CPUS, actors=2, batch_size=4096)
 
     def __init__(self, model: str = "default", config_hash: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)

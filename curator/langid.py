@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 
 from curator import schema as S
 from curator.settings import LanguageSettings
-from curator.stage import Resources, Stage
+from curator.stage import STAGE_CPUS, Resources, Stage
 
 UNKNOWN = "unknown"
 LOW_SCORE = "low_language_score"
@@ -261,7 +261,7 @@ class LanguageIdStage(Stage):
     name = "language_id"
     input_columns = (S.TEXT,)
     output_columns = (S.LANGUAGE, S.LANGUAGE_SCORE)
-    resources = Resources(num_cpus=0.5, batch_size=1024)
+    resources = Resources(num_cpus=STAGE_CPUS, batch_size=1024)
 
     def __init__(self, settings: dict | LanguageSettings | None = None) -> None:
         super().__init__()

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from curator import schema as S
 from curator.exceptions import ConfigError
 from curator.settings import MixtureSettings, TokenizerSettings
-from curator.stage import Resources, Stage
+from curator.stage import STAGE_CPUS, Resources, Stage
 from curator.writers import parquet_files
 
 Counter_ = Callable[[Sequence[str]], list[int]]
@@ -103,7 +103,7 @@ class TokenCountStage(Stage):
     name = "tokens"
     input_columns = (S.TEXT,)
     output_columns = (S.N_TOKENS,)
-    resources = Resources(num_cpus=0.5, actors=1, batch_size=1024)
+    resources = Resources(num_cpus=STAGE_CPUS, actors=1, batch_size=1024)
 
     def __init__(self, settings: dict | None = None, **kwargs) -> None:
         super().__init__()

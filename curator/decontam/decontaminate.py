@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from curator import schema as S
 from curator.decontam.stage import DecontamStage
 from curator.settings import DecontamSettings
+from curator.stage import STAGE_CPUS
 
 STAGE = "decontam"
 REASON = "benchmark_overlap"
@@ -97,7 +98,7 @@ def decontaminate(ds, settings: DecontamSettings, work_dir=None, index=None):
     from curator.stage import Resources, apply_stage
 
     tagged = apply_stage(
-        ds, DecontamStage, Resources(num_cpus=0.5, actors=1, batch_size=settings.batch_size), **kw
+        ds, DecontamStage, Resources(num_cpus=STAGE_CPUS, actors=1, batch_size=settings.batch_size), **kw
     ).materialize()
     n_in = tagged.count()
     hits = tagged.map_batches(

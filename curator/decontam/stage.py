@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from curator import schema as S
 from curator.dedup.normalize import ngram_hashes, normalize_one, word_hashes
-from curator.stage import Resources, Stage
+from curator.stage import STAGE_CPUS, Resources, Stage
 
 
 class DecontamStage(Stage):
@@ -36,7 +36,7 @@ class DecontamStage(Stage):
     name = "decontam"
     input_columns = (S.TEXT,)
     output_columns = (S.CONTAM_MATCH,)
-    resources = Resources(num_cpus=0.5, actors=1, batch_size=2048)
+    resources = Resources(num_cpus=STAGE_CPUS, actors=1, batch_size=2048)
 
     def __init__(
         self,

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curator.dedup._columns import PART
+from curator.stage import STAGE_CPUS
 
 
 def n_partitions(n_rows: int, rows_per_partition: int = 200_000) -> int:
@@ -37,9 +38,9 @@ def shuffle_apply(ds, key_col: str, parts: int, fn: Callable[[pa.Table], pa.Tabl
         return fn(group.drop_columns([PART]))
 
     return (
-        ds.map_batches(_part, batch_format="pyarrow", num_cpus=0.5)
+        ds.map_batches(_part, batch_format="pyarrow", num_cpus=STAGE_CPUS)
         .groupby(PART, num_partitions=parts)
-        .map_groups(_apply, batch_format="pyarrow", num_cpus=0.5)
+        .map_groups(_apply, batch_format="pyarrow", num_cpus=STAGE_CPUS)
     )
 
 

@@ -20,7 +20,7 @@ from curator import schema as S
 from curator.dedup import keep, removal
 from curator.dedup._columns import DOC_LEN
 from curator.dedup.normalize import text_hash
-from curator.stage import Resources, Stage
+from curator.stage import STAGE_CPUS, Resources, Stage
 
 STAGE = "exact_dedup"
 REASON = "exact_duplicate"
@@ -33,7 +33,7 @@ class TextHashStage(Stage):
     name = "text_hash"
     input_columns = (S.TEXT,)
     output_columns = (S.TEXT_HASH,)
-    resources = Resources(num_cpus=0.5, batch_size=4096)
+    resources = Resources(num_cpus=STAGE_CPUS, batch_size=4096)
 
     def __init__(self, seed: int = 0) -> None:
         super().__init__()
@@ -107,7 +107,7 @@ def exact_dedup(ds, settings=None, work_dir: str | Path | None = None, batch_siz
     from curator.dedup._ray import n_partitions, read_dir, shuffle_apply, step_dir
 
     out = step_dir(work_dir, STAGE)
-    meta = ds.map_batches(_meta, batch_format="pyarrow", batch_size=batch_size, num_cpus=0.5).materialize()
+    meta = ds.map_batches(_meta, batch_format="pyarrow", batch_size=batch_size, num_cpus=STAGE_CPUS).materialize()
     n_in = meta.count()
     parts = n_partitions(n_in)
     shuffle_apply(meta, S.TEXT_HASH, parts, duplicate_map).write_parquet(str(out))

@@ -31,6 +31,7 @@ from curator.dedup._columns import EDGE_A, EDGE_B, N_SHINGLES, SIGNATURE
 from curator.dedup.params import expected_error_rates, resolve_bands_rows
 from curator.dedup.signatures import MinHashSignatureStage
 from curator.settings import FuzzyDedupSettings
+from curator.stage import STAGE_CPUS
 
 STAGE = "fuzzy_dedup"
 REASON = "near_duplicate"
@@ -163,7 +164,9 @@ def compute_signatures(ds, settings: FuzzyDedupSettings, work_dir: str | Path) -
     def _sig(batch: pa.Table, _kw=kw) -> pa.Table:
         return MinHashSignatureStage(**_kw)(batch)
 
-    ds.map_batches(_sig, batch_format="pyarrow", batch_size=settings.batch_size, num_cpus=0.5).write_parquet(str(out))
+    ds.map_batches(_sig, batch_format="pyarrow", batch_size=settings.batch_size, num_cpus=STAGE_CPUS).write_parquet(
+        str(out)
+    )
     return out
 
 
@@ -188,7 +191,7 @@ def compute_edges(work_dir: str | Path, settings: FuzzyDedupSettings, partitions
     def _pairs(part: pa.Table, _m=settings.max_bucket_pairs) -> pa.Table:
         return lsh.candidate_pairs(part, _m)
 
-    keys = sigs.map_batches(_keys, batch_format="pyarrow", batch_size=settings.batch_size, num_cpus=0.5)
+    keys = sigs.map_batches(_keys, batch_format="pyarrow", batch_size=settings.batch_size, num_cpus=STAGE_CPUS)
     shuffle_apply(keys, lsh.LSH_KEY, partitions, _pairs).write_parquet(str(out))
     return out
 
@@ -203,7 +206,7 @@ def _rows_with_ids(ds, ids: pa.Array) -> pa.Table:
         batch = batch.select([S.ID, S.TEXT])
         return batch.filter(pc.is_in(batch.column(S.ID), value_set=ray.get(_ref)))
 
-    parts = ray.get(ds.map_batches(_pick, batch_format="pyarrow", num_cpus=0.5).to_arrow_refs())
+    parts = ray.get(ds.map_batches(_pick, batch_format="pyarrow", num_cpus=STAGE_CPUS).to_arrow_refs())
     parts = [p for p in parts if p.num_rows]
     return (
         pa.concat_tables(parts)
@@ -235,7 +238,7 @@ def compute_clusters(
             return batch.filter(pc.is_in(batch.column(S.ID), value_set=ray.get(_ref)))
 
         sig_ds = ray.data.read_parquet(str(Path(work_dir) / STEPS[0]))
-        parts = ray.get(sig_ds.map_batches(_members, batch_format="pyarrow", num_cpus=0.5).to_arrow_refs())
+        parts = ray.get(sig_ds.map_batches(_members, batch_format="pyarrow", num_cpus=STAGE_CPUS).to_arrow_refs())
         parts = [p for p in parts if p.num_rows]
         members = pa.concat_tables(parts) if parts else None
     else:

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curator import schema as S
+from curator.stage import STAGE_CPUS
 
 
 def _set_column(table: pa.Table, name: str, values: pa.Array) -> pa.Table:
@@ -77,5 +78,5 @@ def split_dataset(ds, cluster_map: pa.Table, stage: str, reason: str, batch_size
     def _removed(batch: pa.Table, _ref=ref) -> pa.Table:
         return removed_rows(batch, ray.get(_ref), stage, reason)
 
-    kw = dict(batch_format="pyarrow", batch_size=batch_size, num_cpus=0.5)
+    kw = dict(batch_format="pyarrow", batch_size=batch_size, num_cpus=STAGE_CPUS)
     return ds.map_batches(_kept, **kw), ds.map_batches(_removed, **kw)

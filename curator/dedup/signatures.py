@@ -17,7 +17,7 @@ from curator import schema as S
 from curator.dedup import keep
 from curator.dedup._columns import DOC_LEN, N_SHINGLES, SIGNATURE
 from curator.dedup.normalize import ngram_hashes, word_hashes
-from curator.stage import Resources, Stage
+from curator.stage import STAGE_CPUS, Resources, Stage
 
 
 def signature_schema(num_perm: int) -> pa.Schema:
@@ -70,7 +70,7 @@ class MinHashSignatureStage(Stage):
     name = "minhash_signature"
     input_columns = (S.ID, S.TEXT)
     output_columns = (S.ID, S.EDU_SCORE, DOC_LEN, N_SHINGLES, SIGNATURE)
-    resources = Resources(num_cpus=0.5, batch_size=4096)
+    resources = Resources(num_cpus=STAGE_CPUS, batch_size=4096)
 
     def __init__(self, num_perm: int = 112, ngram: int = 5, seed: int = 42) -> None:
         super().__init__()

@@ -12,14 +12,14 @@ import pyarrow.compute as pc
 from curator import schema as S
 from curator.heuristics.rules import batch_text_stats, failed_rules_of
 from curator.settings import HeuristicSettings
-from curator.stage import Resources, Stage
+from curator.stage import STAGE_CPUS, Resources, Stage
 
 
 class HeuristicStage(Stage):
     name = "heuristics"
     input_columns = (S.TEXT,)
     output_columns = (S.N_CHARS, S.N_WORDS, S.HEURISTIC_FLAGS)
-    resources = Resources(num_cpus=0.5, batch_size=2048)
+    resources = Resources(num_cpus=STAGE_CPUS, batch_size=2048)
 
     def __init__(self, settings: dict | HeuristicSettings | None = None, first_only: bool = True) -> None:
         super().__init__()

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from curator import schema as S
 from curator.exceptions import ConfigError
 from curator.settings import UrlFilterSettings
-from curator.stage import Resources, Stage
+from curator.stage import TASK_CPUS, Resources, Stage
 
 DEFAULT_BLOCKLIST = Path(__file__).with_name("default_blocklist.txt")
 BLOCKED_DOMAIN = "blocked_domain"
@@ -132,7 +132,7 @@ class UrlFilterStage(Stage):
     name = "url_filter"
     input_columns = (S.URL,)
     output_columns = ()
-    resources = Resources(num_cpus=0.25, batch_size=4096)
+    resources = Resources(num_cpus=TASK_CPUS, batch_size=4096)
 
     def __init__(self, settings: dict | UrlFilterSettings | None = None) -> None:
         super().__init__()
