@@ -13,43 +13,11 @@ suite checks the estimate's records, per-step document counts and memory (tests/
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import sys
 import tempfile
 from pathlib import Path
-
-import pyarrow as pa
-import pyarrow.parquet as pq
-import zstandard
-
-
-def write_corpus(root: Path, copies: int) -> tuple[list[Path], int]:
-    """Six shards of synthetic documents: plain, 3x gzip, zstd JSONL and Parquet; returns (paths, records)."""
-    from curator.demo import synthetic_corpus
-
-    rows = [r for c in range(copies) for r in ({**d, "id": f"{d['id']}-{c}"} for d in synthetic_corpus(seed=c))]
-    per = len(rows) // 6
-    root.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(6):
-        part = rows[i * per : (i + 1) * per]
-        blob = b"".join(json.dumps(r).encode() + b"\n" for r in part)
-        if i == 0:
-            p = root / "s0.jsonl"
-            p.write_bytes(blob)
-        elif i <= 3:
-            p = root / f"s{i}.jsonl.gz"
-            p.write_bytes(gzip.compress(blob))
-        elif i == 4:
-            p = root / "s4.jsonl.zst"
-            p.write_bytes(zstandard.ZstdCompressor().compress(blob))
-        else:
-            p = root / "s5.parquet"
-            pq.write_table(pa.Table.from_pylist(part), p)
-        paths.append(p)
-    return paths, per * 6
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import ray
 
+    from curator.demo import write_mixed_format_shards
     from curator.settings import load_config
     from pipelines.build import run_build
     from pipelines.dry_run import estimate_build
@@ -67,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     rounds = []
     with tempfile.TemporaryDirectory(prefix="bench-dry-run-") as tmp:
-        paths, records = write_corpus(Path(tmp) / "in", args.copies)
+        paths, records = write_mixed_format_shards(Path(tmp) / "in", args.copies)
         cfg = load_config(None, {"name": "bench-dry-run", "input": {"paths": [str(p) for p in paths]}})
         for r in range(args.rounds):
             est = estimate_build(cfg)

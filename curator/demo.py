@@ -333,3 +333,36 @@ def write_demo_benchmark(path: str | Path) -> Path:
     tmp.write_text("".join(json.dumps(i) + "\n" for i in items), encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def write_mixed_format_shards(root: str | Path, copies: int = 10) -> tuple[list[Path], int]:
+    """Six shards of :func:`synthetic_corpus` documents (``copies`` seeds) in four formats: plain, 3x gzip and zstd
+    JSONL, and Parquet; returns (paths, records). Input for dry-run tests and ``benchmarks/bench_dry_run.py``."""
+    import gzip
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import zstandard
+
+    rows = [r for c in range(copies) for r in ({**d, "id": f"{d['id']}-{c}"} for d in synthetic_corpus(seed=c))]
+    per = len(rows) // 6
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(6):
+        part = rows[i * per : (i + 1) * per]
+        blob = b"".join(json.dumps(r).encode() + b"\n" for r in part)
+        if i == 0:
+            p = root / "s0.jsonl"
+            p.write_bytes(blob)
+        elif i <= 3:
+            p = root / f"s{i}.jsonl.gz"
+            p.write_bytes(gzip.compress(blob))
+        elif i == 4:
+            p = root / "s4.jsonl.zst"
+            p.write_bytes(zstandard.ZstdCompressor().compress(blob))
+        else:
+            p = root / "s5.parquet"
+            pq.write_table(pa.Table.from_pylist(part), p)
+        paths.append(p)
+    return paths, per * 6

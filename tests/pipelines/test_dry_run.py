@@ -3,43 +3,18 @@ within 2x of a real build's documents and time."""
 
 from __future__ import annotations
 
-import gzip
 import json
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-import zstandard
 
-from curator.demo import synthetic_corpus
+from curator.demo import write_mixed_format_shards
 from curator.settings import BuildConfig, load_config
 from pipelines.build import STEPS
 from pipelines.dry_run import estimate, estimate_build
 
 
 def _write_corpus(root, copies: int = 10) -> tuple[list, int]:
-    """Six shards of synthetic documents (no outliers): plain, 3x gzip, zstd, Parquet; return (paths, records)."""
-    rows = [r for c in range(copies) for r in ({**d, "id": f"{d['id']}-{c}"} for d in synthetic_corpus(seed=c))]
-    per = len(rows) // 6
-    shards = [rows[i * per : (i + 1) * per] for i in range(6)]
-    root.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, part in enumerate(shards):
-        blob = b"".join(json.dumps(r).encode() + b"\n" for r in part)
-        if i == 0:
-            p = root / "s0.jsonl"
-            p.write_bytes(blob)
-        elif i <= 3:
-            p = root / f"s{i}.jsonl.gz"
-            p.write_bytes(gzip.compress(blob))
-        elif i == 4:
-            p = root / "s4.jsonl.zst"
-            p.write_bytes(zstandard.ZstdCompressor().compress(blob))
-        else:
-            p = root / "s5.parquet"
-            pq.write_table(pa.Table.from_pylist(part), p)
-        paths.append(p)
-    return paths, per * 6
+    return write_mixed_format_shards(root, copies)
 
 
 def test_records_are_extrapolated_from_a_sample(tmp_path):
