@@ -277,6 +277,12 @@ class RaySettings(_Section):
         description="Corpus-level steps (dedup, decontamination) on inputs up to this many rows run in the driver: "
         "same output, no shuffle overhead. 0: always distributed.",
     )
+    fuse_row_steps: bool = Field(
+        True,
+        description="Run consecutive row steps (annotate and the row filters) in one pass per Parquet file: read "
+        "once, write each step's rejected rows and the last step's kept rows (same outputs and counts as one "
+        "pass per step).",
+    )
     num_cpus: int | None = Field(None, description="CPUs for a local Ray (default: all).")
     object_store_mb: int | None = None
 

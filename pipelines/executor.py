@@ -101,11 +101,15 @@ def file_tasks(
     fn: Callable[[pa.Table], dict[str, pa.Table]],
     outputs: dict[str, tuple[Path, pa.Schema]],
     num_cpus: float = TASK_CPUS,
-) -> None:
+    after_file: Callable[[int], None] | None = None,
+) -> list[dict]:
     """Apply ``fn`` to each Parquet file of ``src`` in its own Ray task and commit every output dir atomically.
 
     ``fn`` maps a table to ``{output name: table}``; ``outputs`` maps each name to (final dir, schema); an
     output ``fn`` returns but ``outputs`` does not name (e.g. rejected rows with ``write_rejected`` off) is dropped.
+    ``fn`` may also return ``"info"`` (anything picklable). Returns, per file in the order they finished,
+    ``{"info": ..., "cpu": CPU s of read + fn, "write_cpu": {output: CPU s of its write}}``; ``after_file(n)``
+    runs in the driver after the n-th file finished (fault injection).
     """
     files = parquet_files(src)
     tmps = {name: temp_dir_for(final) for name, (final, _) in outputs.items()}
@@ -114,16 +118,27 @@ def file_tasks(
     schemas = {name: schema for name, (_, schema) in outputs.items()}
     comp, rg = ctx.config.output.compression, ctx.config.output.row_group_rows
 
-    def work(i: int, path: str) -> None:
+    def work(i: int, path: str) -> dict:
+        import time
+
+        t0 = time.process_time()
         result = fn(pq.read_table(path))
+        info = {"info": result.pop("info", None), "write_cpu": {}, "cpu": time.process_time() - t0}
         for name, table in result.items():
+            t1 = time.process_time()
             if name in schemas and table.num_rows:
                 atomic_write_table(S.conform(table, schemas[name]), tmps[name] / f"part-{i:05d}.parquet", comp, rg)
+            info["write_cpu"][name] = time.process_time() - t1
+        return info
 
-    for _ in run_tasks(ctx, work, [(i, str(f)) for i, f in enumerate(files)], num_cpus=num_cpus):
-        pass
+    infos = []
+    for n, info in enumerate(run_tasks(ctx, work, [(i, str(f)) for i, f in enumerate(files)], num_cpus=num_cpus)):
+        infos.append(info)
+        if after_file is not None:
+            after_file(n)
     for name, (final, schema) in outputs.items():
         commit_dir(tmps[name], final, schema, compression=comp)
+    return infos
 
 
 def run_tasks(

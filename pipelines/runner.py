@@ -19,6 +19,7 @@ from curator.settings import BuildConfig, check_files, config_hash
 from curator.writers import atomic_write_json
 from pipelines.context import BuildContext, Log, fault_point
 from pipelines.cost import StepMeter
+from pipelines.fused import fused_group, run_fused
 from pipelines.state import BuildState
 from pipelines.steps.base import Step, check_names, inputs
 
@@ -71,8 +72,18 @@ def run_steps(
     ctx = BuildContext(config=config, out=out, state=state, chash=chash, progress=progress, log=log, steps=steps)
     source = inputs(steps)
     started = time.time()
-    for step in steps:
+    for i, step in enumerate(steps):
         if state.done(step.name):
+            continue
+        group = fused_group(steps, i, ctx)
+        if group:  # one pass per file for the group; recorded at once (one resume unit)
+            src = ctx.step_dir(source[step.name]) if source[step.name] else None
+            assert src is not None, f"row step {step.name!r} needs an input"
+            results = run_fused(ctx, group, src)
+            state.mark_many(results)
+            for name, stats in results.items():
+                counts = ", ".join(f"{k}={stats[k]}" for k in ("in", "out", "dropped") if k in stats)
+                log(f"[{name}] done in {stats['seconds']:.1f}s (fused): " + counts)
             continue
         log(f"[{step.name}] running")
         fault_point(f"{step.name}:start")

@@ -58,5 +58,10 @@ class BuildState:
         self.steps[step] = stats
         self._save()
 
+    def mark_many(self, stats: dict[str, dict]) -> None:
+        """Record several steps at once (one atomic write: a fused row pass is one resume unit)."""
+        self.steps.update(stats)
+        self._save()
+
     def _save(self) -> None:
         atomic_write_json({"config_hash": self.config_hash, "steps": self.steps}, self.path)

@@ -116,6 +116,19 @@ def _cached(key, make: Callable[[], list]) -> list:
     return _PROCESS_STAGES[key]
 
 
+def apply_stages(table: pa.Table, stages: list[Stage], batch_rows: int) -> pa.Table:
+    """``stages`` in order over ``table`` in slices of ``batch_rows`` (one slice for an empty table)."""
+    if not stages:
+        return table
+    parts = []
+    for start in range(0, max(table.num_rows, 1), batch_rows):
+        t = table.slice(start, batch_rows)
+        for stage in stages:
+            t = stage(t)
+        parts.append(t)
+    return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+
+
 class _RouteFile:
     """The per-file body of a row step (picklable): stages in slices of ``batch_rows``, then the filter."""
 
@@ -124,14 +137,7 @@ class _RouteFile:
 
     def __call__(self, table: pa.Table) -> dict[str, pa.Table]:
         stages, flt = _cached(self.key, lambda: [self.stages, self.flt])
-        if stages:
-            parts = []
-            for start in range(0, max(table.num_rows, 1), self.batch_rows):
-                t = table.slice(start, self.batch_rows)
-                for stage in stages:
-                    t = stage(t)
-                parts.append(t)
-            table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+        table = apply_stages(table, stages, self.batch_rows)
         if flt is None:
             return {"kept": table}
         kept, dropped = flt.split(table, self.name)
@@ -163,6 +169,15 @@ class RowStep(Step):
             build(self.filter, config) if self.filter is not None else None
         )
 
+    def on_ray_data(self, ctx: BuildContext, flt: Filter | None | bool = False) -> bool:
+        """Whether the step runs as one Ray Data job (then it is not fused: :mod:`pipelines.fused`)."""
+        has_filter = self.filter is not None if flt is False else flt is not None
+        return not has_filter and not ctx.local and self.ray_data is not None and bool(self.ray_data(ctx.config))
+
+    def cache_key(self, ctx: BuildContext) -> tuple:
+        """The key of this step's stage instances in a worker process (models load once per process)."""
+        return (self.name, ctx.chash, *(_qualname(f) for f in (*self.stages, self.filter)))
+
     def run(self, ctx: BuildContext, src: Path | None) -> dict:
         from curator.stage import run_stage
         from pipelines.executor import file_tasks, read_dir, write_dataset
@@ -170,7 +185,7 @@ class RowStep(Step):
         assert src is not None, f"row step {self.name!r} needs an input"
         stages, flt = self.instances(ctx.config)
         dst = ctx.step_dir(self.name)
-        if flt is None and not ctx.local and self.ray_data is not None and self.ray_data(ctx.config):
+        if self.on_ray_data(ctx, flt):
             ds = read_dir(ctx, src)
             for stage in stages:
                 ds = run_stage(ds, stage)
@@ -180,8 +195,7 @@ class RowStep(Step):
         write_rejected = flt is not None and ctx.config.output.write_rejected
         if write_rejected:
             outputs["dropped"] = (ctx.rejected_dir(self.name), S.REJECTED_SCHEMA)
-        key = (self.name, ctx.chash, *(_qualname(f) for f in (*self.stages, self.filter)))
-        route = _RouteFile(key, self.name, stages, flt, self.batch_rows)
+        route = _RouteFile(self.cache_key(ctx), self.name, stages, flt, self.batch_rows)
         file_tasks(ctx, src, route, outputs, num_cpus=self.task_cpus)
         if flt is None:
             n = count_rows(dst)

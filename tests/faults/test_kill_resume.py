@@ -104,3 +104,16 @@ def test_kill_on_ray_then_resume(reference, tmp_path):
     assert _build(ray_cfg, out) == 0
     assert _rows(out) == _rows(clean)
     assert _counts(out) == _counts(clean)
+
+
+@pytest.mark.parametrize("point", ["row_pass:file", "url_filter:start", "heuristic_filter:committed"])
+def test_kill_inside_the_fused_row_pass_then_resume(reference, tmp_path, point):
+    """The fused row pass (default) is one resume unit: killed inside it, a rerun gives the clean build."""
+    cfg_path, clean = reference
+    out = tmp_path / "out"
+    assert _build(cfg_path, out, kill=point) == -signal.SIGKILL
+    state = json.loads((out / "_work" / "state.json").read_text())["steps"]
+    assert "annotate" not in state and "language_filter" not in state  # nothing of the group recorded
+    assert _build(cfg_path, out) == 0
+    assert _rows(out) == _rows(clean)
+    assert _counts(out) == _counts(clean)

@@ -166,10 +166,15 @@ def test_toy_filter_rejected_rows_and_counts(toy_build):
 
 
 def test_toy_filter_resumes(toy_build, tmp_path, monkeypatch):
-    """Stopped after the toy filter committed, then rerun: the rest reads its output (same result)."""
+    """Stopped after the toy filter committed, then rerun: the rest reads its output (same result).
+
+    One pass per step (``ray.fuse_row_steps: false``): fused, the row steps are one resume unit
+    (tests/faults/test_kill_resume.py); the reference build was fused, so this also checks both agree."""
     import pipelines.runner
 
     cfg, root = toy_build
+    cfg = cfg.model_copy(deep=True)
+    cfg.ray.fuse_row_steps = False
     real = pipelines.runner.fault_point
 
     def stop(name: str) -> None:
