@@ -58,7 +58,7 @@ def build(
             out,
             overwrite=overwrite,
             progress=not no_progress,
-            log=lambda m: console.print(m, highlight=False, markup=False),
+            log=lambda m: console.print(m, highlight=False, markup=False, soft_wrap=True),  # one line per message
         )
     except BuildStopped as exc:  # SIGTERM/SIGINT: committed work is kept
         console.print(str(exc), markup=False, highlight=False)
