@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import subprocess
-import sys
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zstandard
+from curator_cli import run_curator
 
 from curator import schema as S
 from curator.readers import expand_inputs, read_shard
@@ -136,23 +134,7 @@ def test_build_survives_bad_records(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"input:\n  paths: ['{src}']\nray:\n  executor: local\n")
     out = tmp_path / "out"
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from pipelines.cli import main; main()",
-            "build",
-            str(cfg),
-            "--out",
-            str(out),
-            "--no-progress",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
+    r = run_curator("build", cfg, "--out", out, "--no-progress")
     assert r.returncode == 0, r.stderr[-3000:]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts_balanced"]
@@ -198,18 +180,7 @@ def test_duplicate_ids_across_shards_are_quarantined_once(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"input:\n  paths: ['{src}']\nray:\n  executor: local\n")
     out = tmp_path / "out"
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    cmd = [
-        sys.executable,
-        "-c",
-        "from pipelines.cli import main; main()",
-        "build",
-        str(cfg),
-        "--out",
-        str(out),
-        "--no-progress",
-    ]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    r = run_curator("build", cfg, "--out", out, "--no-progress")
     assert r.returncode == 0, r.stderr[-3000:]
     manifest = json.loads((out / "manifest.json").read_text())
     ingest = next(s for s in manifest["stages"] if s["name"] == "ingest")

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
+from curator_cli import run_curator
 
 from curator.exceptions import ConfigError
 from curator.settings import load_config
@@ -46,17 +43,6 @@ def test_missing_files_fail_before_any_step(tmp_path, section, key):
         tmp_path,
         f"input:\n  paths: ['{tmp_path}/in.jsonl']\nray:\n  executor: local\n" + section.format(missing=missing),
     )
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    cmd = [
-        sys.executable,
-        "-c",
-        "from pipelines.cli import main; main()",
-        "build",
-        str(cfg),
-        "--out",
-        str(tmp_path / "o"),
-        "--no-progress",
-    ]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    r = run_curator("build", cfg, "--out", tmp_path / "o", "--no-progress")
     assert r.returncode == 2, r.stderr[-2000:]
     assert f"`{key}`: {missing} does not exist" in r.stderr and "[ingest] running" not in r.stderr

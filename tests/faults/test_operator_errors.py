@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 
 import pytest
+from curator_cli import run_curator
 
 
 def _curator(*args, timeout=120):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.run(
-        [sys.executable, "-c", "from pipelines.cli import main; main()", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
+    return run_curator(*args, timeout=timeout)
 
 
 def _config(tmp_path, text):

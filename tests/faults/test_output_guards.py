@@ -12,6 +12,7 @@ import time
 
 import pyarrow as pa
 import pytest
+from curator_cli import cli_env, curator_argv, run_curator
 
 from curator import schema as S
 from curator.writers import atomic_write_table
@@ -21,9 +22,7 @@ TEXT = "Photosynthesis is the process by which green plants use sunlight, water 
 
 
 def _cli(*args, **kw):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-c", "from pipelines.cli import main; main()", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=kw.get("timeout", 300), env=env)
+    return run_curator(*args, timeout=kw.get("timeout", 300))
 
 
 def _inputs(tmp_path, n_docs=40, n_shards=1):
@@ -106,17 +105,8 @@ def test_stale_step_temp_dirs_are_removed_on_resume_and_never_listed(tmp_path):
 def test_signal_stops_cleanly_and_a_rerun_resumes(tmp_path, sig, code, point, executor):
     cfg = _config(tmp_path, _inputs(tmp_path, n_docs=50, n_shards=3), executor=executor)
     out = tmp_path / "out"
-    env = dict(os.environ, PYTHONUNBUFFERED="1", EDU_CURATOR_FAULT_PAUSE=point)
-    cmd = [
-        sys.executable,
-        "-c",
-        "from pipelines.cli import main; main()",
-        "build",
-        str(cfg),
-        "--out",
-        str(out),
-        "--no-progress",
-    ]
+    env = cli_env(EDU_CURATOR_FAULT_PAUSE=point)
+    cmd = curator_argv("build", cfg, "--out", out, "--no-progress")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     seen = []
     for line in proc.stderr:  # the build waits at the fault point: the signal comes from outside, mid-build
