@@ -132,16 +132,19 @@ def measure_row_step(step, table: pa.Table, cfg: BuildConfig, tmp: Path) -> tupl
     return table, out
 
 
-def measure_corpus_step(step, table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.Table, dict]:
-    """A corpus step's operation on the sample (first call on 8 rows as the fixed cost), plus its write."""
-    settings = step.settings(cfg)
-    _, m_warm = _measure(lambda: step.op(table.slice(0, 8), settings, tmp / f"{step.name}-warm"))
-    (kept, _r, _st), m = _measure(lambda: step.op(table, settings, tmp / step.name), memory=True)
+def measure_op(
+    op: Callable[[pa.Table, str], tuple], table: pa.Table, cfg: BuildConfig, tmp: Path, **extra
+) -> tuple[pa.Table, dict]:
+    """A corpus operation ``op(table, run_name) -> (kept, removed, stats)`` on the sample, plus its write: a first
+    call on 8 rows is the fixed cost. ``extra`` figures (e.g. ``state_per_doc``) join the result."""
+    _, m_warm = _measure(lambda: op(table.slice(0, 8), "warm"))
+    (kept, _r, _st), m = _measure(lambda: op(table, "run"), memory=True)
     w, _ = _write_cost(kept, cfg, tmp)
-    return kept, {
-        "in": table.num_rows,
-        "out": kept.num_rows,
-        "seconds": m.wall + w,
-        "fixed": m_warm.wall,
-        "py_peak": m.py_peak,
-    }
+    figures = {"in": table.num_rows, "out": kept.num_rows, "seconds": m.wall + w, "fixed": m_warm.wall}
+    return kept, {**figures, "py_peak": m.py_peak, **extra}
+
+
+def measure_corpus_step(step, table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.Table, dict]:
+    """A corpus step's operation on the sample (:func:`measure_op`)."""
+    settings = step.settings(cfg)
+    return measure_op(lambda t, run: step.op(t, settings, tmp / f"{step.name}-{run}"), table, cfg, tmp)

@@ -32,6 +32,7 @@ from curator.settings import BuildConfig
 from curator.stage import TASK_CPUS, Filter, Stage
 from curator.writers import count_rows, parquet_files
 from pipelines.context import BuildContext
+from pipelines.measure import measure_corpus_step, measure_row_step
 
 Factory = Callable[[BuildConfig], Any] | type
 DEFAULT_OVERHEAD_S = 5.0  # a step the list gives no figure for (seconds on Ray, 2 CPUs)
@@ -203,8 +204,6 @@ class RowStep(Step):
         return routed_stats(ctx, self.name, src, dst, write_rejected, **flt.stats())
 
     def measure(self, table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.Table, dict]:
-        from pipelines.measure import measure_row_step
-
         return measure_row_step(self, table, cfg, tmp)
 
 
@@ -243,8 +242,6 @@ class CorpusStep(Step):
     def measure(self, table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.Table, dict]:
         if self.measure_fn is not None:
             return self.measure_fn(table, cfg, tmp)
-        from pipelines.measure import measure_corpus_step
-
         return measure_corpus_step(self, table, cfg, tmp)
 
 

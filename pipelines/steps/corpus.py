@@ -13,6 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from curator.settings import BuildConfig
+from pipelines.measure import _measure, _write_cost, measure_op
 
 
 def exact_dedup(data, settings, work_dir: Path):
@@ -39,46 +40,23 @@ def decontaminate(data, settings, work_dir: Path):
 
 def measure_exact_dedup(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.Table, dict]:
     from curator.dedup.exact import exact_dedup as op
-    from pipelines.measure import _measure, _write_cost
 
-    _, m_warm = _measure(lambda: op(table.slice(0, 8)))
-    (kept, _r, _st), m = _measure(lambda: op(table), memory=True)
-    w, _ = _write_cost(kept, cfg, tmp)
     # id, hash, score and length of every document are shuffled and held per partition
-    return kept, {
-        "in": table.num_rows,
-        "out": kept.num_rows,
-        "seconds": m.wall + w,
-        "fixed": m_warm.wall,
-        "py_peak": m.py_peak,
-        "state_per_doc": 64,
-    }
+    return measure_op(lambda t, _run: op(t), table, cfg, tmp, state_per_doc=64)
 
 
 def measure_fuzzy_dedup(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.Table, dict]:
     from curator.dedup.fuzzy import fuzzy_dedup_table, lsh_params
-    from pipelines.measure import _measure, _write_cost
 
     fz = cfg.dedup.fuzzy
-    _, m_warm = _measure(lambda: fuzzy_dedup_table(table.slice(0, 8), fz))
-    (kept, _r, _st), m = _measure(lambda: fuzzy_dedup_table(table, fz), memory=True)
-    w, _ = _write_cost(kept, cfg, tmp)
     bands, _rows = lsh_params(fz)
     state = 4 * fz.num_perm + 16 * bands + 64  # signatures + band keys + id per document
-    return kept, {
-        "in": table.num_rows,
-        "out": kept.num_rows,
-        "seconds": m.wall + w,
-        "fixed": m_warm.wall,
-        "py_peak": m.py_peak,
-        "state_per_doc": state,
-    }
+    return measure_op(lambda t, _run: fuzzy_dedup_table(t, fz), table, cfg, tmp, state_per_doc=state)
 
 
 def measure_decontaminate(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.Table, dict]:
     from curator.decontam import decontaminate as op
     from curator.decontam import load_benchmarks
-    from pipelines.measure import _measure, _write_cost
 
     dc = cfg.decontam
     index, m_idx = _measure(lambda: load_benchmarks(dc.benchmarks, dc.ngram, dc.fields, dc.index_cache))

@@ -15,6 +15,7 @@ from curator import schema as S
 from curator.settings import BuildConfig
 from curator.writers import commit_dir, count_rows, parquet_files, temp_dir_for
 from pipelines.context import BuildContext
+from pipelines.measure import _write_cost
 from pipelines.steps.filters import ScoreThreshold
 from pipelines.steps.ingest import quarantine_dir
 
@@ -71,8 +72,6 @@ def _rows_per_file(src: Path, target_mb: float) -> int:
 
 
 def measure_write_phases(table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.Table, dict]:
-    from pipelines.measure import _write_cost
-
     phase2 = ScoreThreshold(cfg.thresholds.phase2_min_score)(table)
     w1, _ = _write_cost(table, cfg, tmp)
     w2, _ = _write_cost(phase2, cfg, tmp)
