@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 CARD_FILE = "model_card.json"
+ARTIFACT_NAMES = ("model.bin", "model.ftz", "model.joblib")  # every backend's artifact file names
 
 
 class ModelCard(BaseModel):
@@ -185,6 +186,9 @@ class EduClassifier(ABC):
         self.card.sha256 = sha256_file(out / name)
         self.card.version = self.version
         self.card.write(out)
+        for stale in ARTIFACT_NAMES:  # a previous model's artifact of another kind would sit beside this one
+            if stale != name and (out / stale).is_file():
+                (out / stale).unlink()
         return out
 
     @classmethod

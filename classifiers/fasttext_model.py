@@ -127,7 +127,11 @@ class FastTextEduClassifier(EduClassifier):
         except ValueError as exc:
             raise ModelError(f"fastText model labels {labels} are not __label__0..__label__5") from exc
         self._n_labels = len(labels)
-        self._normalize = str(card.hyperparameters.get("normalize") or "none")
+
+    @property
+    def _normalize(self) -> str:
+        """The text normalization the model was trained with (its card's ``normalize``; older cards: none)."""
+        return str(self.card.hyperparameters.get("normalize") or "none")
 
     # -- inference ---------------------------------------------------------------
     def predict_raw(self, texts: Sequence[str]) -> np.ndarray:
@@ -258,7 +262,6 @@ class FastTextEduClassifier(EduClassifier):
             },
             limits=list(limits or []),
         )
-        clf._normalize = hp["normalize"]
         if failures:
             clf.card.training_data["failed_attempts"] = failures
         return clf

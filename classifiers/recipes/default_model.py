@@ -181,11 +181,6 @@ def build_default_model(
             "build_seconds": round(time.perf_counter() - t0, 1),
         }
     )
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in ("model.bin", "model.ftz"):
-        if stale != clf.card.artifact and (out_dir / stale).is_file():
-            (out_dir / stale).unlink()
     clf.save(out_dir)
     return clf.card.model_dump(mode="json")
 

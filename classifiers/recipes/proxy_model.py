@@ -82,7 +82,6 @@ HYPERPARAMETERS = {
     "seed": 0,
 }
 QUANTIZE: dict[str, Any] | None = None  # e.g. {"cutoff": 0, "qnorm": True, "dsub": 2}: 0.5 MB, ~20% slower
-ARTIFACTS = ("model.bin", "model.ftz")
 # Stdlib parts that are not prose about the library (tests, vendored tools, the demo corpus's source).
 _DOCSTRING_EXCLUDE = (
     "test",
@@ -300,10 +299,6 @@ def build_default_model(
             "build_seconds": round(time.perf_counter() - t0, 1),
         }
     )
-    out_dir = Path(out_dir)
-    for stale in ARTIFACTS:  # a previous default's artifact of the other kind
-        if stale != clf.card.artifact and (out_dir / stale).is_file():
-            (out_dir / stale).unlink()
     clf.save(out_dir)
     return clf.card.model_dump(mode="json")
 

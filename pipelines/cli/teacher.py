@@ -107,10 +107,12 @@ def annotate(
     except CuratorError as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(code=2) from None
-    console.print(
-        f"annotated {stats['rows']} documents -> {out} "
-        f"(cached {stats['cached']}, generated {stats['generated']}, failed {stats['failed']})"
-    )
+    _report(stats, f"annotated {stats['rows']} documents -> {out}")
+
+
+def _report(stats: dict, done: str) -> None:
+    """A teacher run's summary line and JSON stats; exit 1 (rerun to retry) when some prompts failed."""
+    console.print(f"{done} (cached {stats['cached']}, generated {stats['generated']}, failed {stats['failed']})")
     print(json.dumps(stats))
     if stats["failed"]:
         console.print(
@@ -168,16 +170,7 @@ def synthesize(
     tmp = out.with_name(out.name + ".tmp")
     pq.write_table(table, tmp)
     tmp.replace(out)
-    console.print(
-        f"wrote {stats['rows']} synthetic documents -> {out} "
-        f"(cached {stats['cached']}, generated {stats['generated']}, failed {stats['failed']})"
-    )
-    print(json.dumps(stats))
-    if stats["failed"]:
-        console.print(
-            "[yellow]some prompts failed (recorded in the cache); rerun the same command to retry only those[/]"
-        )
-        raise typer.Exit(code=1)
+    _report(stats, f"wrote {stats['rows']} synthetic documents -> {out}")
 
 
 @app.command("make-tiny-model")

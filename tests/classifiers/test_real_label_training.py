@@ -211,3 +211,13 @@ def test_share_calibration_keeps_the_labels_share_and_f1_method_maximizes_f1():
         return f1_score(labels >= 3, cal.levels(raw) >= 3, average="macro")
 
     assert macro(f1) >= macro(share) and f1.method.startswith("f1")
+
+
+def test_save_replaces_a_previous_models_artifact_of_another_kind(skewed_data, tmp_path):
+    (texts, labels), _ = skewed_data
+    out = tmp_path / "m"
+    train_classifier(texts, labels, "fasttext").save(out)
+    assert (out / "model.bin").is_file()
+    train_classifier(texts, labels, "sklearn", hyperparameters={"n_features": 2**12}).save(out)
+    assert sorted(p.name for p in out.iterdir()) == ["model.joblib", "model_card.json"]
+    assert load_classifier(out).backend == "sklearn"
