@@ -64,15 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
 
-    from classifiers import load_classifier, train_classifier
+    from classifiers import load_classifier
     from classifiers.baselines import length_baseline_metrics, text_lengths
-    from classifiers.crossfit import Extra, train_calibrated
     from classifiers.evaluation import compute_metrics
     from classifiers.fasttext_model import fasttext_lines
     from classifiers.recipes import default_model as recipe
     from classifiers.training import train_from_annotations
 
-    rows = [json.loads(line) for line in open(args.annotations, encoding="utf-8") if line.strip()]
+    rows = recipe.read_jsonl(args.annotations)
     train = [r for r in rows if r["split"] == "train"]
     valid = [r for r in rows if r["split"] == "valid"]
     v_texts = [r["text"] for r in valid]
@@ -90,17 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         return _row(m, _best_rate(lambda: clf.predict(speed_texts), len(speed_texts), args.repeats))
 
     # the default recipe, fit on the train split (+ distillation targets), thresholds cross-fitted there
-    dist = [json.loads(line) for line in open(args.distill, encoding="utf-8") if line.strip()]
-    extra = Extra([r["text"] for r in dist], [float(np.clip(r["score"], 0, 5)) for r in dist], recipe.DISTILL_WEIGHT)
     t0 = time.perf_counter()
-    default, _, _ = train_calibrated(
-        lambda t, y, w: train_classifier(t, y, "fasttext", hyperparameters=recipe.HYPERPARAMETERS, sample_weight=w),
-        [r["text"] for r in train],
-        [float(r["score"]) for r in train],
-        recipe.FOLDS,
-        0,
-        extra,
-    )
+    default, _ = recipe.fit_recipe_model(train, recipe.read_jsonl(args.distill))
     out["default_recipe"] = {**measure(default), "train_s": round(time.perf_counter() - t0, 1)}
     lines = fasttext_lines(speed_texts, "fold")
     bare = _best_rate(lambda: default._f.multilinePredict(lines, -1, 0.0, "replace"), len(lines), args.repeats)

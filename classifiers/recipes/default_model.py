@@ -65,7 +65,8 @@ LIMITS = [
 ]
 
 
-def _read(path: Path) -> list[dict]:
+def read_jsonl(path: Path) -> list[dict]:
+    """The rows of a JSONL file (the recipe's inputs)."""
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 
@@ -91,36 +92,44 @@ def _speed(clf: Any, texts: list[str], repeats: int = 5) -> dict[str, float]:
     }
 
 
+def fit_recipe_model(labelled: list[dict], distill: list[dict], seed: int = 0) -> tuple[Any, dict[str, Any]]:
+    """The recipe's model on ``labelled`` rows (text, score) + the ``distill`` rows as extra targets, thresholds
+    cross-fitted on the labelled rows (:func:`classifiers.crossfit.train_calibrated`). Returns (model, out-of-fold
+    metrics)."""
+    from classifiers import train_classifier
+    from classifiers.crossfit import Extra, train_calibrated
+
+    extra = Extra([r["text"] for r in distill], [float(np.clip(r["score"], 0, 5)) for r in distill], DISTILL_WEIGHT)
+    hp = {**HYPERPARAMETERS, "seed": seed}
+
+    def fit(texts: list[str], labels: list[float], weights: Any) -> Any:
+        return train_classifier(texts, labels, "fasttext", name=NAME, hyperparameters=hp, sample_weight=weights)
+
+    texts = [r["text"] for r in labelled]
+    clf, _, metrics = train_calibrated(fit, texts, [float(r["score"]) for r in labelled], FOLDS, seed, extra)
+    return clf, metrics
+
+
 def build_default_model(
     out_dir: Path, annotations: Path = DEFAULT_ANNOTATIONS, distill: Path = DEFAULT_DISTILL, seed: int = 0, log=print
 ) -> dict[str, Any]:
     """Build the default model into ``out_dir``; returns its model card as a dict."""
-    from classifiers import train_classifier
     from classifiers.baselines import length_baseline_metrics, text_lengths
-    from classifiers.crossfit import Extra, train_calibrated
     from classifiers.evaluation import compute_metrics
 
     for p in (annotations, distill):
         if not Path(p).is_file():
             raise FileNotFoundError(f"recipe input {p} not found; pass its path (see --help)")
     t0 = time.perf_counter()
-    ann = _read(Path(annotations))
-    dist = _read(Path(distill))
-    extra = Extra([r["text"] for r in dist], [float(np.clip(r["score"], 0, 5)) for r in dist], DISTILL_WEIGHT)
-    hp = {**HYPERPARAMETERS, "seed": seed}
-
-    def fit(texts: list[str], labels: list[float], weights: Any) -> Any:
-        return train_classifier(texts, labels, "fasttext", name=NAME, hyperparameters=hp, sample_weight=weights)
-
+    ann = read_jsonl(Path(annotations))
+    dist = read_jsonl(Path(distill))
     train = [r for r in ann if r["split"] == "train"]
     valid = [r for r in ann if r["split"] == "valid"]
     log(
         f"1/2 validation fit: {len(train)} train labels + {len(dist)} distillation targets, "
         f"scored on {len(valid)} valid"
     )
-    clf_v, _, _ = train_calibrated(
-        fit, [r["text"] for r in train], [float(r["score"]) for r in train], FOLDS, seed, extra
-    )
+    clf_v, _ = fit_recipe_model(train, dist, seed)
     v_texts = [r["text"] for r in valid]
     v_labels = [float(r["score"]) for r in valid]
     v_scores = clf_v.predict(v_texts)
@@ -132,9 +141,7 @@ def build_default_model(
     )
 
     log(f"2/2 shipped fit: all {len(ann)} labels + {len(dist)} distillation targets, {FOLDS}-fold calibration")
-    clf, _, oof_metrics = train_calibrated(
-        fit, [r["text"] for r in ann], [float(r["score"]) for r in ann], FOLDS, seed, extra
-    )
+    clf, oof_metrics = fit_recipe_model(ann, dist, seed)
     speed = _speed(clf, [t[:SPEED_CHARS] for t in v_texts])
     clf.card.metrics = {
         "valid split": {
