@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from classifiers.base import scores_to_int
 from curator.schema import CLASSIFIER_VERSION, EDU_INT_SCORE, EDU_SCORE, TEXT
@@ -72,15 +73,23 @@ class ScoreStage(Stage):
         if None in texts:
             texts = [t or "" for t in texts]
         scores = self.classifier.predict(texts) if texts else np.zeros(0, dtype=np.float32)
-        ints = scores_to_int(scores)
-        n = batch.num_rows
+        return self.with_scores(batch, scores)
+
+    def with_scores(self, batch: pa.Table, scores: np.ndarray, scored: np.ndarray | None = None) -> pa.Table:
+        """``batch`` with ``edu_score``, ``edu_int_score`` and ``classifier_version`` (replacing any there); rows
+        where the boolean ``scored`` is false get nulls in all three."""
         for name in _OUTPUTS:  # idempotent: re-scoring replaces the columns
             if name in batch.column_names:
                 batch = batch.drop_columns([name])
+        version = pa.scalar(self._version, pa.string())
+        if scored is None:
+            null, ints, versions = None, scores_to_int(scores), pa.repeat(version, batch.num_rows)
+        else:
+            null = ~scored
+            ints = scores_to_int(np.where(scored, scores, 0.0))
+            versions = pc.if_else(pa.array(null), pa.scalar(None, pa.string()), version)
         return (
-            batch.append_column(pa.field(EDU_SCORE, pa.float32()), pa.array(scores, type=pa.float32()))
-            .append_column(pa.field(EDU_INT_SCORE, pa.int8()), pa.array(ints, type=pa.int8()))
-            .append_column(
-                pa.field(CLASSIFIER_VERSION, pa.string()), pa.repeat(pa.scalar(self._version, pa.string()), n)
-            )
+            batch.append_column(pa.field(EDU_SCORE, pa.float32()), pa.array(scores, type=pa.float32(), mask=null))
+            .append_column(pa.field(EDU_INT_SCORE, pa.int8()), pa.array(ints, type=pa.int8(), mask=null))
+            .append_column(pa.field(CLASSIFIER_VERSION, pa.string()), versions)
         )

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import numpy as np
 import pyarrow as pa
 
+from classifiers.scoring import ScoreStage
 from curator import schema as S
 from curator.settings import BuildConfig, config_hash
 from curator.stage import TASK_CPUS, Resources, Stage, actor_pool
+from pipelines.steps.filters import passed_heuristics
 
 
 def heuristic_stage(config: BuildConfig) -> Stage:
@@ -29,10 +32,24 @@ def text_hash_stage(config: BuildConfig) -> Stage:
     return TextHashStage()
 
 
+class ScorePassingStage(ScoreStage):
+    """Like :class:`classifiers.scoring.ScoreStage`, but only for rows whose ``heuristic_flags`` list is empty (the
+    rest keep null scores): no classifier time on documents the heuristics already dropped."""
+
+    name = "score"
+    input_columns = (S.TEXT, S.HEURISTIC_FLAGS)
+
+    def process(self, batch: pa.Table) -> pa.Table:
+        passing = passed_heuristics(batch).to_numpy(zero_copy_only=False)
+        idx = np.flatnonzero(passing)
+        scores = np.full(batch.num_rows, np.nan, dtype=np.float32)
+        if len(idx):
+            scores[idx] = self.classifier.predict(batch.column(S.TEXT).take(pa.array(idx)).to_pylist())
+        return self.with_scores(batch, scores, scored=~np.isnan(scores))
+
+
 def score_stage(config: BuildConfig) -> Stage:
     """The classifier on rows that passed the heuristics, as an actor pool sharing half the cluster."""
-    from pipelines.stages import ScorePassingStage
-
     stage = ScorePassingStage(model=config.classifier.model)
     stage.resources = actor_pool(config.classifier.num_actors, config.classifier.batch_size)
     return stage
