@@ -277,6 +277,14 @@ class RaySettings(_Section):
         description="Corpus-level steps (dedup, decontamination) on inputs up to this many rows run in the driver: "
         "same output, no shuffle overhead. 0: always distributed.",
     )
+    file_pass_max_rows: int = Field(
+        2_000_000,
+        ge=0,
+        description="Exact and fuzzy dedup on inputs above small_input_rows and up to this many rows run as file "
+        "passes: Ray tasks per Parquet file compute hashes or MinHash signatures, the driver builds the duplicate "
+        "map (~0.5 KB per document held there), tasks split each file by it. Larger inputs use Ray Data shuffles. "
+        "0: always shuffle.",
+    )
     fuse_row_steps: bool = Field(
         True,
         description="Run consecutive row steps (annotate and the row filters) in one pass per Parquet file: read "

@@ -15,7 +15,7 @@ mask) and ``reason(dropped)`` (why each dropped row went); :meth:`Filter.split` 
 dropped rows with the step that dropped them, for ``OUT/rejected/<step>/``.
 
 CPU fractions live here and nowhere else (:data:`TASK_CPUS`, :data:`STAGE_CPUS`,
-:data:`ACTOR_CPU_SHARE`): with Ray's default of one CPU per task, two actors on a 2-CPU
+:data:`FILE_TASK_CPUS`, :data:`ACTOR_CPU_SHARE`): with Ray's default of one CPU per task, two actors on a 2-CPU
 machine starve the read tasks and hang silently.
 """
 
@@ -32,6 +32,11 @@ import pyarrow.compute as pc
 # core; a stage's tasks take half; an actor pool shares half the cluster's CPUs between its actors.
 TASK_CPUS = 0.25
 STAGE_CPUS = 0.5
+# A pass of plain tasks over a step's Parquet files (the build's row steps and corpus file passes) takes a
+# whole CPU per task: as many worker processes as cores, and they stay warm between passes. Ray stops idle
+# workers beyond the CPU count within about a second, so quarter-CPU tasks started extra workers that the
+# next pass had to start again (measured: 5 s of a 13 s fuzzy dedup of 200k documents on 2 CPUs).
+FILE_TASK_CPUS = 1.0
 ACTOR_CPU_SHARE = 0.5
 
 

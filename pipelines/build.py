@@ -21,7 +21,9 @@ from pipelines.steps.base import CorpusStep, RowStep, Step
 from pipelines.steps.corpus import (
     decontaminate,
     exact_dedup,
+    exact_dedup_files,
     fuzzy_dedup,
+    fuzzy_dedup_files,
     measure_decontaminate,
     measure_exact_dedup,
     measure_fuzzy_dedup,
@@ -35,14 +37,14 @@ from pipelines.steps.tokens import count_tokens
 # fmt: off
 STEPS: list[Step] = [
     Step("ingest", ingest, produces=True, overhead_s=1.2, read_paths=ingest_reads, write_dirs=ingest_writes),
-    RowStep("annotate", stages=ANNOTATE_STAGES, task_cpus=1.0, ray_data=score_on_actors, overhead_s=0.5),
+    RowStep("annotate", stages=ANNOTATE_STAGES, ray_data=score_on_actors, overhead_s=0.5),
     RowStep("heuristic_filter", filter=HeuristicFilter, overhead_s=1.0),
     RowStep("url_filter", filter=UrlFilter, enabled=lambda c: c.url_filter.enabled, overhead_s=0.8),
     RowStep("language_filter", stages=(language_id_stage,), filter=LanguageFilter,
             enabled=lambda c: c.language.enabled, overhead_s=1.5),  # the language model loads in every worker
-    CorpusStep("exact_dedup", op=exact_dedup, settings=lambda c: c.dedup, enabled=lambda c: c.dedup.exact,
-               measure_fn=measure_exact_dedup),
-    CorpusStep("fuzzy_dedup", op=fuzzy_dedup, settings=lambda c: c.dedup.fuzzy,
+    CorpusStep("exact_dedup", op=exact_dedup, files_op=exact_dedup_files, settings=lambda c: c.dedup,
+               enabled=lambda c: c.dedup.exact, measure_fn=measure_exact_dedup),
+    CorpusStep("fuzzy_dedup", op=fuzzy_dedup, files_op=fuzzy_dedup_files, settings=lambda c: c.dedup.fuzzy,
                enabled=lambda c: c.dedup.fuzzy.enabled, measure_fn=measure_fuzzy_dedup),
     CorpusStep("decontam", op=decontaminate, settings=lambda c: c.decontam, enabled=lambda c: c.decontam.enabled,
                measure_fn=measure_decontaminate),

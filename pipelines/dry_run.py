@@ -361,9 +361,10 @@ def estimate_build(
         d_in, d_out = m["in"] * scale, m["out"] * scale
         prev_out = d_out
         per_doc = m["seconds"] / max(1, m["in"])
-        in_driver = local or (step.in_driver_when_small and d_in <= cfg.ray.small_input_rows)
+        path = step.path(cfg, int(d_in), local)
+        in_driver = local or path == "driver"
         fixed = overhead[name]
-        if step.in_driver_when_small and not in_driver:
+        if path == "ray_data":
             fixed = RAY_DATA_OVERHEAD_S * contention
         secs = fixed + m.get("fixed", 0.0) + per_doc * d_in / (1.0 if in_driver else max(1.0, cpus))
         batch_rows = min(d_in, m.get("batch", 4096))

@@ -46,8 +46,8 @@ class TextHashStage(Stage):
         return batch.append_column(S.TEXT_HASH, h)
 
 
-def _meta(batch: pa.Table) -> pa.Table:
-    """The columns exact dedup shuffles: id, hash, score, length."""
+def hash_meta(batch: pa.Table) -> pa.Table:
+    """The columns exact dedup groups (and shuffles on Ray): id, score, length, hash (computed if missing)."""
     if S.TEXT_HASH not in batch.column_names:
         batch = TextHashStage()(batch)
     return keep.keep_columns(batch).append_column(S.TEXT_HASH, batch.column(S.TEXT_HASH))
@@ -92,7 +92,7 @@ def exact_dedup(ds, settings=None, work_dir: str | Path | None = None, batch_siz
     """
     t0 = time.perf_counter()
     if isinstance(ds, pa.Table):
-        cmap = duplicate_map(_meta(ds))
+        cmap = duplicate_map(hash_meta(ds))
         if work_dir is not None:
             import pyarrow.parquet as pq
 
@@ -107,7 +107,7 @@ def exact_dedup(ds, settings=None, work_dir: str | Path | None = None, batch_siz
     from curator.dedup._ray import n_partitions, read_dir, shuffle_apply, step_dir
 
     out = step_dir(work_dir, STAGE)
-    meta = ds.map_batches(_meta, batch_format="pyarrow", batch_size=batch_size, num_cpus=STAGE_CPUS).materialize()
+    meta = ds.map_batches(hash_meta, batch_format="pyarrow", batch_size=batch_size, num_cpus=STAGE_CPUS).materialize()
     n_in = meta.count()
     parts = n_partitions(n_in)
     shuffle_apply(meta, S.TEXT_HASH, parts, duplicate_map).write_parquet(str(out))
@@ -116,4 +116,4 @@ def exact_dedup(ds, settings=None, work_dir: str | Path | None = None, batch_siz
     return kept, removed, _stats(n_in, cmap, time.perf_counter() - t0)
 
 
-__all__ = ["TextHashStage", "exact_dedup", "duplicate_map", "STAGE", "REASON", "DOC_LEN"]
+__all__ = ["TextHashStage", "exact_dedup", "duplicate_map", "hash_meta", "STAGE", "REASON", "DOC_LEN"]

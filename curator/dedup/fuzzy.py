@@ -45,7 +45,7 @@ def lsh_params(settings: FuzzyDedupSettings) -> tuple[int, int]:
     )
 
 
-def _signature_stage(settings: FuzzyDedupSettings) -> MinHashSignatureStage:
+def signature_stage(settings: FuzzyDedupSettings) -> MinHashSignatureStage:
     return MinHashSignatureStage(num_perm=settings.num_perm, ngram=settings.ngram, seed=settings.seed)
 
 
@@ -101,7 +101,7 @@ def table_signatures(table: pa.Table, settings: FuzzyDedupSettings, threads: int
     Batches are at most ``settings.batch_size`` rows, and the batch count is a multiple of
     ``threads`` so the threads get equal shares.
     """
-    stage = _signature_stage(settings)
+    stage = signature_stage(settings)
     n = table.num_rows
     threads = _default_threads() if threads is None else max(1, threads)
     if n == 0:
@@ -128,17 +128,44 @@ def fuzzy_dedup_table(
     the output does not depend on it.
     """
     t0 = time.perf_counter()
-    timings: dict[str, float] = {}
-    bands, rows = lsh_params(settings)
     sigs = table_signatures(table, settings, threads)
-    timings["minhash_signatures"] = time.perf_counter() - t0
+    timings = {STEPS[0]: time.perf_counter() - t0}
+    cmap, stats = signatures_cluster_map(
+        sigs,
+        settings,
+        lambda ids: table.filter(pc.is_in(table.column(S.ID), value_set=ids)),
+        work_dir,
+        timings,
+        t0,
+    )
+    kept, removed = removal.split_table(table, cmap, STAGE, REASON)
+    return kept, removed, stats
+
+
+def signatures_cluster_map(
+    sigs: pa.Table,
+    settings: FuzzyDedupSettings,
+    texts_of,
+    work_dir: str | Path | None = None,
+    timings: dict[str, float] | None = None,
+    t0: float | None = None,
+) -> tuple[pa.Table, dict]:
+    """LSH, verification and clusters of a whole signature table, in process: ``(cluster_map, stats)``.
+
+    ``texts_of(ids)`` returns ``(id, text)`` rows of at least those ids (exact verification only). With
+    ``work_dir`` the steps' tables are written to ``work_dir/<step>/`` as on Ray. ``timings`` (seconds of
+    earlier steps) and ``t0`` (when the operation began) feed the stats.
+    """
+    t0 = time.perf_counter() if t0 is None else t0
+    timings = dict(timings or {})
+    bands, rows = lsh_params(settings)
     t = time.perf_counter()
     cand = lsh.candidate_pairs(lsh.band_keys(sigs, bands, rows), settings.max_bucket_pairs)
-    timings["lsh_edges"] = time.perf_counter() - t
+    timings[STEPS[1]] = time.perf_counter() - t
     t = time.perf_counter()
-    verified = _verify(cand, sigs, settings, lambda ids: table.filter(pc.is_in(table.column(S.ID), value_set=ids)))
+    verified = _verify(cand, sigs, settings, texts_of)
     cmap = clusters.cluster_map(verified.select([EDGE_A, EDGE_B]), sigs)
-    timings["clusters"] = time.perf_counter() - t
+    timings[STEPS[2]] = time.perf_counter() - t
     if work_dir is not None:
         from curator.dedup._ray import step_dir
 
@@ -147,8 +174,7 @@ def fuzzy_dedup_table(
         d = step_dir(work_dir, STEPS[2])
         pq.write_table(verified, d / "edges.parquet")
         pq.write_table(cmap, d / "cluster_map.parquet")
-    kept, removed = removal.split_table(table, cmap, STAGE, REASON)
-    return kept, removed, _finish(settings, table.num_rows, cand, verified, cmap, bands, rows, timings, t0)
+    return cmap, _finish(settings, sigs.num_rows, cand, verified, cmap, bands, rows, timings, t0)
 
 
 # --- Ray steps (each reads the previous step's directory) ----------------------------------------

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from curator import schema as S
 from curator.settings import BuildConfig
-from curator.stage import TASK_CPUS, Filter, Stage
+from curator.stage import FILE_TASK_CPUS, Filter, Stage
 from curator.writers import count_rows, parquet_files
 from pipelines.context import BuildContext
 from pipelines.measure import measure_corpus_step, measure_row_step
@@ -82,6 +82,13 @@ class Step:
     # what the step reads and writes, for its cost (pipelines.cost); default: its input, its own directories
     read_paths: Callable[[BuildContext, Path | None], list[Path]] | None = None
     write_dirs: Callable[[BuildContext], list[Path]] | None = None
+
+    def path(self, config: BuildConfig, rows: int, local: bool) -> str | None:
+        """How a step with ``in_driver_when_small`` runs ``rows`` input rows: ``driver`` (one table in this
+        process) or ``ray_data`` (a Ray Data job); ``None`` for other steps."""
+        if not self.in_driver_when_small:
+            return None
+        return "driver" if local or rows <= config.ray.small_input_rows else "ray_data"
 
     def reads(self, ctx: BuildContext, src: Path | None) -> list[Path]:
         """The files or directories the step reads (``bytes_read``)."""
@@ -152,7 +159,7 @@ class RowStep(Step):
     Args:
         stages: stage factories, applied in order (slices of ``batch_rows``).
         filter: a :class:`~curator.stage.Filter` factory; ``None``: the step only annotates.
-        task_cpus: Ray CPUs per file task (annotate takes a whole CPU: it runs the classifier).
+        task_cpus: Ray CPUs per file task (default :data:`~curator.stage.FILE_TASK_CPUS`: one task per core).
         ray_data: ``config -> bool``: run the stages as one Ray Data job (declared resources, actor pools)
             instead of file tasks (only without a filter; the local executor always uses files).
     """
@@ -160,7 +167,7 @@ class RowStep(Step):
     stages: Sequence[Factory] = ()
     filter: Factory | None = None
     batch_rows: int = 8192
-    task_cpus: float = TASK_CPUS
+    task_cpus: float = FILE_TASK_CPUS
     ray_data: Callable[[BuildConfig], bool] | None = None
     produces: bool = True
     overhead_s: float = 1.0
@@ -221,13 +228,26 @@ class CorpusStep(Step):
     produces: bool = True
     in_driver_when_small: bool = True
     overhead_s: float = 0.1
+    # the file-pass form of ``op`` (pipelines.steps.corpus): ``(ctx, src, settings, work_dir) -> (split, stats)``
+    # with ``split(table) -> (kept, removed)`` applied to each input file in a Ray task
+    files_op: Callable[..., tuple[Callable[[pa.Table], tuple[pa.Table, pa.Table]], dict]] | None = None
+
+    def path(self, config: BuildConfig, rows: int, local: bool) -> str:
+        """Also ``files`` (file passes, :attr:`files_op`) above ``ray.small_input_rows`` up to
+        ``ray.file_pass_max_rows``."""
+        path = super().path(config, rows, local)
+        if path == "ray_data" and self.files_op is not None and rows <= config.ray.file_pass_max_rows:
+            return "files"
+        return path
 
     def run(self, ctx: BuildContext, src: Path | None) -> dict:
         from pipelines.executor import map_batches, read_dir, write_dataset
 
         assert src is not None and self.op is not None
-        small = count_rows(src) <= ctx.config.ray.small_input_rows
-        data = read_dir(ctx, src, small=small)
+        path = self.path(ctx.config, count_rows(src), ctx.local)
+        if path == "files":
+            return {**self._run_files(ctx, src), "execution": path}
+        data = read_dir(ctx, src, small=path == "driver")
         kept, removed, stats = self.op(data, self.settings(ctx.config), ctx.scratch_dir(self.name))
         dst = ctx.step_dir(self.name)
         write_dataset(kept, dst, S.DOC_SCHEMA, ctx.config)
@@ -237,12 +257,36 @@ class CorpusStep(Step):
                 map_batches(removed, _relabel(self.name)), ctx.rejected_dir(self.name), S.REJECTED_SCHEMA, ctx.config
             )
         details = {k: v for k, v in (stats or {}).items() if k not in ("in", "out", "dropped")}
-        return routed_stats(ctx, self.name, src, dst, wrote, **details)
+        return {**routed_stats(ctx, self.name, src, dst, wrote, **details), "execution": path}
+
+    def _run_files(self, ctx: BuildContext, src: Path) -> dict:
+        """The file-pass form: ``files_op`` decides, then one task per file splits it (no Ray Data job)."""
+        from pipelines.executor import file_tasks
+
+        split, stats = self.files_op(ctx, src, self.settings(ctx.config), ctx.scratch_dir(self.name))
+        wrote = ctx.config.output.write_rejected
+        outputs = {"kept": (ctx.step_dir(self.name), S.DOC_SCHEMA)}
+        if wrote:
+            outputs["removed"] = (ctx.rejected_dir(self.name), S.REJECTED_SCHEMA)
+        file_tasks(ctx, src, _SplitFile(split, self.name), outputs, num_cpus=FILE_TASK_CPUS)
+        details = {k: v for k, v in (stats or {}).items() if k not in ("in", "out", "dropped")}
+        return routed_stats(ctx, self.name, src, ctx.step_dir(self.name), wrote, **details)
 
     def measure(self, table: pa.Table, cfg: BuildConfig, tmp: Path) -> tuple[pa.Table, dict]:
         if self.measure_fn is not None:
             return self.measure_fn(table, cfg, tmp)
         return measure_corpus_step(self, table, cfg, tmp)
+
+
+class _SplitFile:
+    """A corpus step's ``split`` over one file: kept rows, removed rows relabelled ``drop_stage=<step>``."""
+
+    def __init__(self, split: Callable[[pa.Table], tuple[pa.Table, pa.Table]], name: str) -> None:
+        self.split, self.name = split, name
+
+    def __call__(self, table: pa.Table) -> dict:
+        kept, removed = self.split(table)
+        return {"kept": kept, "removed": _relabel(self.name)(removed)}
 
 
 def _relabel(name: str) -> Callable[[pa.Table], pa.Table]:

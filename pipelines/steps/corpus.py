@@ -11,8 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
+from curator import schema as S
 from curator.settings import BuildConfig
+from curator.stage import FILE_TASK_CPUS
+from curator.writers import parquet_files
 from pipelines.measure import _measure, _write_cost, measure_op
 
 
@@ -32,6 +37,98 @@ def decontaminate(data, settings, work_dir: Path):
     from curator.decontam import decontaminate as op
 
     return op(data, settings, work_dir)
+
+
+# --------------------------------------------------------------------------- file passes
+# (ctx, src, settings, work_dir) -> (split, stats): per-document work in one Ray task per input file, the
+# duplicate map in the driver, then CorpusStep._run_files splits every file by it in a second task per file.
+# Same kept and removed rows as the in-driver table path (tests/pipelines/test_corpus_files.py).
+
+_HASH_META = (S.ID, S.TEXT_HASH, S.EDU_SCORE, S.N_CHARS)
+_SIGNATURE_INPUT = (S.ID, S.TEXT, S.EDU_SCORE, S.N_CHARS)
+
+
+def _read(path: str, columns: tuple[str, ...]) -> pa.Table:
+    """``columns`` of one Parquet file (those it has)."""
+    names = pq.ParquetFile(path).schema_arrow.names
+    return pq.read_table(path, columns=[c for c in columns if c in names])
+
+
+def _file_hash_meta(path: str) -> pa.Table:
+    from curator.dedup.exact import hash_meta
+
+    t = _read(path, _HASH_META)
+    if S.TEXT_HASH not in t.column_names or S.N_CHARS not in t.column_names or t.column(S.N_CHARS).null_count:
+        t = pq.read_table(path)  # hash or length missing: computed from the text
+    return hash_meta(t)
+
+
+def _file_signatures(path: str, settings, threads: int) -> pa.Table:
+    from curator.dedup.fuzzy import table_signatures
+
+    return table_signatures(_read(path, _SIGNATURE_INPUT), settings, threads)
+
+
+def _file_texts(path: str, ids: pa.Array) -> pa.Table:
+    t = _read(path, (S.ID, S.TEXT))
+    return t.filter(pc.is_in(t.column(S.ID), value_set=ids))
+
+
+def _per_file(ctx, src: Path, fn, *args) -> list[pa.Table]:
+    """``fn(file, *args)`` for every Parquet file of ``src`` (Ray tasks), results in file order."""
+    from pipelines.executor import run_tasks
+
+    files = [str(f) for f in parquet_files(src)]
+    calls = [(i, f) for i, f in enumerate(files)]
+    out = dict(run_tasks(ctx, lambda i, f: (i, fn(f, *args)), calls, num_cpus=FILE_TASK_CPUS))
+    return [out[i] for i in range(len(files))]
+
+
+def exact_dedup_files(ctx, src: Path, settings, work_dir: Path):
+    """Exact dedup's file pass: tasks read ``id, text_hash, edu_score, n_chars`` (never the text)."""
+    import time
+    from functools import partial
+
+    from curator.dedup import removal
+    from curator.dedup._ray import step_dir
+    from curator.dedup.exact import CLUSTER_MAP_SCHEMA, REASON, STAGE, _stats, duplicate_map
+
+    t0 = time.perf_counter()
+    metas = _per_file(ctx, src, _file_hash_meta)
+    meta = pa.concat_tables(metas) if metas else pa.table({})
+    cmap = duplicate_map(meta) if meta.num_rows else CLUSTER_MAP_SCHEMA.empty_table()
+    pq.write_table(cmap, step_dir(work_dir, STAGE) / "cluster_map.parquet")
+    split = partial(removal.split_table, cluster_map=cmap, stage=STAGE, reason=REASON)
+    return split, _stats(meta.num_rows, cmap, time.perf_counter() - t0)
+
+
+def fuzzy_dedup_files(ctx, src: Path, settings, work_dir: Path):
+    """Fuzzy dedup's file pass: tasks compute MinHash signatures; LSH and clusters run in the driver, the
+    candidates' texts (exact verification) come back from a second pass that returns those rows only."""
+    import time
+    from functools import partial
+
+    from curator.dedup import removal
+    from curator.dedup.fuzzy import REASON, STAGE, signatures_cluster_map
+    from pipelines.executor import cluster_cpus
+
+    t0 = time.perf_counter()
+    n_files = len(parquet_files(src))
+    threads = max(1, int(cluster_cpus()) // max(1, n_files))  # few files: threads share the cores
+    parts = _per_file(ctx, src, _file_signatures, settings, threads)
+    sigs = pa.concat_tables(parts) if parts else None
+    if sigs is None:
+        from curator.dedup.fuzzy import signature_stage
+
+        sigs = signature_stage(settings)(S.empty(S.DOC_SCHEMA).select([S.ID, S.TEXT]))
+    timings = {"minhash_signatures": time.perf_counter() - t0}
+
+    def texts_of(ids: pa.Array) -> pa.Table:
+        return pa.concat_tables(_per_file(ctx, src, _file_texts, ids))
+
+    cmap, stats = signatures_cluster_map(sigs, settings, texts_of, work_dir, timings, t0)
+    split = partial(removal.split_table, cluster_map=cmap, stage=STAGE, reason=REASON)
+    return split, stats
 
 
 # --------------------------------------------------------------------------- dry-run measurements

@@ -71,6 +71,7 @@ def ingest_writes(ctx: BuildContext) -> list[Path]:
 
 def ingest(ctx: BuildContext, src: Path | None = None) -> dict:
     """Read every pending shard (resumes per shard); records in, documents out, quarantine reasons."""
+    from curator.stage import FILE_TASK_CPUS
     from pipelines.executor import cluster_cpus, run_tasks
     from pipelines.ingest_ids import quarantine_duplicate_ids
 
@@ -95,7 +96,7 @@ def ingest(ctx: BuildContext, src: Path | None = None) -> dict:
     ]
     bar = _bar(total=len(shards), initial=done, desc="ingest shards", enabled=ctx.progress)
     inflight = None if ctx.local else max(2, int(cluster_cpus()) * 2)
-    for _ in run_tasks(ctx, _ingest_shard, calls, max_inflight=inflight):
+    for _ in run_tasks(ctx, _ingest_shard, calls, num_cpus=FILE_TASK_CPUS, max_inflight=inflight):
         bar.update(1)
         if ctx.local:
             fault_point("ingest:shard")

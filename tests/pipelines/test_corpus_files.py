@@ -1,0 +1,57 @@
+"""Corpus steps as file passes (``CorpusStep.files_op``): the same kept and removed rows as the in-driver path."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+
+from curator.settings import load_config
+from curator.writers import parquet_files
+from pipelines.build import STEPS
+
+
+def _rows(d) -> list:
+    """Every row under ``d``, sorted by id (file layout may differ between the two paths)."""
+    rows = [r for f in parquet_files(d) for r in pq.read_table(f).to_pylist()]
+    return sorted(rows, key=lambda r: r["id"])
+
+
+def test_dedup_steps_choose_file_passes_between_the_two_limits():
+    cfg = load_config(None, {"ray": {"small_input_rows": 1000, "file_pass_max_rows": 5000}})
+    exact = next(s for s in STEPS if s.name == "exact_dedup")
+    decontam = next(s for s in STEPS if s.name == "decontam")
+    assert [exact.path(cfg, n, local=False) for n in (1000, 1001, 5000, 5001)] == [
+        "driver",
+        "files",
+        "files",
+        "ray_data",
+    ]
+    assert exact.path(cfg, 5001, local=True) == "driver"
+    assert decontam.path(cfg, 2000, local=False) == "ray_data"  # no file form: the Ray Data job
+
+
+def test_file_pass_dedup_matches_the_driver_path(demo_build):
+    """The shared demo build ran exact and fuzzy dedup in the driver; ``small_input_rows: 0`` sends the same
+    input through the file passes (Ray tasks per file, the map built in the driver)."""
+    from curator.demo import demo_config
+    from pipelines.build import run_build
+
+    root = demo_build.parent
+    cfg = demo_config(root / "input", ray={"small_input_rows": 0})
+    out = root / "out-file-pass"
+    logs: list[str] = []
+    manifest = run_build(cfg, out, progress=False, log=logs.append)
+    assert manifest["counts_balanced"]
+    for d in ("phase1", "phase2", "rejected/exact_dedup", "rejected/fuzzy_dedup", "_work/fuzzy_dedup"):
+        assert _rows(out / d) == _rows(demo_build / d), d
+    stages = {s["name"]: s for s in manifest["stages"]}
+    assert stages["exact_dedup"]["execution"] == stages["fuzzy_dedup"]["execution"] == "files"
+    driver = {s["name"]: s for s in json.loads((demo_build / "manifest.json").read_text())["stages"]}
+    assert driver["fuzzy_dedup"]["execution"] == "driver"
+    assert len(parquet_files(out / "_work" / "language_filter")) > 1  # several files, several tasks
+    assert stages["exact_dedup"]["dropped"] > 0 and stages["fuzzy_dedup"]["dropped"] > 0
+    assert stages["fuzzy_dedup"]["reasons"] == {"near_duplicate": stages["fuzzy_dedup"]["dropped"]}
+    # the file pass leaves the same inspectable work files as the driver path
+    assert (out / "_work" / "fuzzy_dedup_work" / "clusters" / "cluster_map.parquet").exists()
+    assert (out / "_work" / "exact_dedup_work" / "exact_dedup" / "cluster_map.parquet").exists()
