@@ -9,9 +9,12 @@ planted near-duplicates of known Jaccard) and run:
   GopherQualityFilter -> FastTextClassifierFilter (our default model's fastText file; it
   annotates ``__label__0..5`` probabilities) -> JsonlWriter -> MinhashDedupSignature;
   MinhashDedupBuckets (one task per band); MinhashDedupCluster; JsonlReader -> MinhashDedupFilter
-  -> LambdaFilter (expected level >= phase-1 threshold: our score) -> ParquetWriter. The same order
+  -> LambdaFilter (raw expected level >= the raw cut where our calibrated score reaches the phase-1
+  threshold, from the model card's calibration) -> ParquetWriter. The same order
   as our build (heuristics, score, dedup, threshold); MinHash with our bands x rows and 5-gram
-  shingles. (A JsonlWriter after the dedup filter keeps its survivors for the dedup outcome.)
+  shingles. datatrove's filter scores the text as it is; ours folds ASCII case and punctuation first
+  (the model's ``normalize: fold``), so a few decisions differ (``kept`` reports the overlap). (A JsonlWriter
+  after the dedup filter keeps its survivors for the dedup outcome.)
 * ours: ``run_build`` with heuristics, the default classifier, fuzzy dedup, thresholds; exact dedup,
   decontamination, URL and language filters and rejected outputs off (datatrove's side has none),
   on Ray (``ray.num_cpus`` = --cpus) and, for comparison, with the local executor.
@@ -126,6 +129,18 @@ def ensure_venv(log) -> Path:
     return py
 
 
+def raw_cut(min_score: float) -> float:
+    """The raw expected level at which our calibrated ``edu_score`` reaches ``min_score`` (the model card's
+    calibration inverted): datatrove's LambdaFilter thresholds the raw expected level of the same model file."""
+    import numpy as np
+
+    from classifiers.calibration import Calibration
+
+    cal = Calibration.model_validate(json.loads((DEFAULT_MODEL / "model_card.json").read_text())["calibration"])
+    grid = np.linspace(0.0, 5.0, 500_001)
+    return float(grid[np.argmax(cal.apply(grid) >= min_score)])
+
+
 def run_datatrove(
     py: Path, input_dir: Path, work: Path, settings, bands: int, rows: int, threshold: float, tasks: int, workers: int
 ) -> dict:
@@ -236,7 +251,7 @@ def main() -> None:
     defaults = BuildConfig()
     fuzzy = defaults.dedup.fuzzy
     bands, rows = lsh_params(fuzzy)
-    threshold = defaults.thresholds.phase1_min_score
+    threshold = raw_cut(defaults.thresholds.phase1_min_score)
     py = ensure_venv(log)
     with tempfile.TemporaryDirectory(prefix="bench-dt-", dir=args.workdir) as tmp:
         tmp = Path(tmp)
