@@ -12,8 +12,8 @@ planted near-duplicates of known Jaccard) and run:
   -> LambdaFilter (raw expected level >= the raw cut where our calibrated score reaches the phase-1
   threshold, from the model card's calibration) -> ParquetWriter. The same order
   as our build (heuristics, score, dedup, threshold); MinHash with our bands x rows and 5-gram
-  shingles. datatrove's filter scores the text as it is; ours folds ASCII case and punctuation first
-  (the model's ``normalize: fold``), so a few decisions differ (``kept`` reports the overlap). (A JsonlWriter
+  shingles. The fastText filter is datatrove's, scoring the text folded as our scorer folds it (the model's
+  ``normalize: fold``: ASCII case and punctuation); ``kept`` reports the overlap of the two outputs. (A JsonlWriter
   after the dedup filter keeps its survivors for the dedup outcome.)
 * ours: ``run_build`` with heuristics, the default classifier, fuzzy dedup, thresholds; exact dedup,
   decontamination, URL and language filters and rejected outputs off (datatrove's side has none),
@@ -72,6 +72,20 @@ cfg = MinhashConfig(
     n_grams=a["ngram"], num_buckets=a["bands"], hashes_per_bucket=a["rows"], hash_config=HashConfig(precision=64)
 )
 
+class FoldedFastTextFilter(FastTextClassifierFilter):
+    # the model's normalize: fold (ASCII case and punctuation), as our scorer applies it; the text is kept.
+    # The table is a class attribute: the pipeline is pickled to the workers without this script's globals.
+    FOLD = str.maketrans(
+        {**{chr(c): chr(c + 32) for c in range(65, 91)}, **{c: " " for c in '!"#$%&()*+,./:;<=>?@[\\]^_`{|}~'}}
+    )
+
+    def filter(self, doc):
+        text = doc.text
+        doc.text = text.translate(self.FOLD)
+        ok = super().filter(doc)
+        doc.text = text
+        return ok
+
 def edu_score(doc, _threshold=a["threshold"]):  # default arg: pickled with the function
     md = doc.metadata
     probs = {int(k[len("__label__"):]): v for k, v in md.items() if k.startswith("__label__")}
@@ -90,7 +104,7 @@ run("filter_signatures", [
     GopherRepetitionFilter(),
     GopherQualityFilter(),
     # remove_labels=[]: annotate only (datatrove 0.10 fails on `None + list` when neither is given)
-    FastTextClassifierFilter(a["model"], remove_labels=[], save_labels_in_metadata=True, newline_replacement=" "),
+    FoldedFastTextFilter(a["model"], remove_labels=[], save_labels_in_metadata=True, newline_replacement=" "),
     JsonlWriter(f"{work}/filtered"),
     MinhashDedupSignature(output_folder=f"{work}/signatures", config=cfg),
 ], a["tasks"], a["workers"])
@@ -275,7 +289,8 @@ def main() -> None:
             _parquet_ids(tmp / "dt" / "output"),
         )
         o = tmp / "ours"
-        our_in, our_dedup = _parquet_ids(o / "_work" / "filtered"), _parquet_ids(o / "_work" / "fuzzy_dedup")
+        # fuzzy dedup's input: the last row step's output (the fused row pass writes only that one)
+        our_in, our_dedup = _parquet_ids(o / "_work" / "heuristic_filter"), _parquet_ids(o / "_work" / "fuzzy_dedup")
         our_out = _parquet_ids(o / "phase1")
         result = {
             "bench": "vs_datatrove",
