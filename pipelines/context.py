@@ -59,8 +59,10 @@ class BuildContext:
 def fault_point(name: str) -> None:
     """Fault injection for the resume tests: ``EDU_CURATOR_FAULT_KILL=<name>`` SIGKILLs the build here.
 
-    Points: ``<step>:start``, ``<step>:committed`` (output committed, state not yet recorded) and
-    ``ingest:shard`` (after each shard, local executor). Unset in normal runs.
+    Points: ``<step>:start``, ``<step>:committed`` (output committed, state not yet recorded),
+    ``ingest:shard`` (after each shard, local executor), ``row_pass:file`` (after each file of the fused row
+    pass, local executor) and ``<step>:file`` (after each file a corpus step's file pass split, Ray). Unset in
+    normal runs.
     ``EDU_CURATOR_FAULT_PAUSE=<name>`` sleeps there instead (a test signals the build while it waits).
     """
     if os.environ.get("EDU_CURATOR_FAULT_KILL") == name:

@@ -31,7 +31,7 @@ from curator import schema as S
 from curator.settings import BuildConfig
 from curator.stage import FILE_TASK_CPUS, Filter, Stage
 from curator.writers import count_rows, parquet_files
-from pipelines.context import BuildContext
+from pipelines.context import BuildContext, fault_point
 from pipelines.measure import measure_corpus_step, measure_row_step
 
 Factory = Callable[[BuildConfig], Any] | type
@@ -268,7 +268,8 @@ class CorpusStep(Step):
         outputs = {"kept": (ctx.step_dir(self.name), S.DOC_SCHEMA)}
         if wrote:
             outputs["removed"] = (ctx.rejected_dir(self.name), S.REJECTED_SCHEMA)
-        file_tasks(ctx, src, _SplitFile(split, self.name), outputs, num_cpus=FILE_TASK_CPUS)
+        after = lambda n: fault_point(f"{self.name}:file")  # noqa: E731 (after each file is split)
+        file_tasks(ctx, src, _SplitFile(split, self.name), outputs, num_cpus=FILE_TASK_CPUS, after_file=after)
         details = {k: v for k, v in (stats or {}).items() if k not in ("in", "out", "dropped")}
         return routed_stats(ctx, self.name, src, ctx.step_dir(self.name), wrote, **details)
 

@@ -106,6 +106,27 @@ def test_kill_on_ray_then_resume(reference, tmp_path):
     assert _counts(out) == _counts(clean)
 
 
+def test_kill_inside_a_dedup_file_pass_on_ray_then_resume(reference, tmp_path):
+    """Exact and fuzzy dedup as file passes (``ray.small_input_rows: 0``): killed after the first file of fuzzy
+    dedup's split, a rerun redoes the step and gives the clean build's rows (built in the driver path)."""
+    from curator.settings import BuildConfig
+
+    cfg_path, clean = reference
+    cfg = BuildConfig.model_validate_json(cfg_path.read_text())
+    cfg.ray.executor, cfg.ray.num_cpus, cfg.ray.small_input_rows = "ray", 2, 0
+    ray_cfg = tmp_path / "ray.json"
+    ray_cfg.write_text(cfg.model_dump_json())
+    out = tmp_path / "out"
+    assert _build(ray_cfg, out, kill="fuzzy_dedup:file") == -signal.SIGKILL
+    state = json.loads((out / "_work" / "state.json").read_text())["steps"]
+    assert "exact_dedup" in state and "fuzzy_dedup" not in state
+    assert _build(ray_cfg, out) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {s["name"]: s.get("execution") for s in manifest["stages"]}["fuzzy_dedup"] == "files"
+    assert _rows(out) == _rows(clean)
+    assert _counts(out) == _counts(clean)
+
+
 @pytest.mark.parametrize("point", ["row_pass:file", "url_filter:start", "heuristic_filter:committed"])
 def test_kill_inside_the_fused_row_pass_then_resume(reference, tmp_path, point):
     """The fused row pass (default) is one resume unit: killed inside it, a rerun gives the clean build."""
