@@ -280,10 +280,10 @@ class RaySettings(_Section):
     file_pass_max_rows: int = Field(
         2_000_000,
         ge=0,
-        description="Exact and fuzzy dedup on inputs above small_input_rows and up to this many rows run as file "
-        "passes: Ray tasks per Parquet file compute hashes or MinHash signatures, the driver builds the duplicate "
-        "map (~0.5 KB per document held there), tasks split each file by it. Larger inputs use Ray Data shuffles. "
-        "0: always shuffle.",
+        description="Corpus steps on inputs above small_input_rows and up to this many rows run as file passes: "
+        "for exact and fuzzy dedup Ray tasks per Parquet file compute hashes or MinHash signatures, the driver "
+        "builds the duplicate map (~0.5 KB per document held there) and tasks split each file by it; "
+        "decontamination tags and splits each file in one task. Larger inputs use Ray Data. 0: always Ray Data.",
     )
     fuse_row_steps: bool = Field(
         True,

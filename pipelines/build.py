@@ -20,6 +20,7 @@ from pipelines.steps.annotate import ANNOTATE_STAGES, score_on_actors
 from pipelines.steps.base import CorpusStep, RowStep, Step
 from pipelines.steps.corpus import (
     decontaminate,
+    decontaminate_files,
     exact_dedup,
     exact_dedup_files,
     fuzzy_dedup,
@@ -46,8 +47,8 @@ STEPS: list[Step] = [
                enabled=lambda c: c.dedup.exact, measure_fn=measure_exact_dedup),
     CorpusStep("fuzzy_dedup", op=fuzzy_dedup, files_op=fuzzy_dedup_files, settings=lambda c: c.dedup.fuzzy,
                enabled=lambda c: c.dedup.fuzzy.enabled, measure_fn=measure_fuzzy_dedup),
-    CorpusStep("decontam", op=decontaminate, settings=lambda c: c.decontam, enabled=lambda c: c.decontam.enabled,
-               measure_fn=measure_decontaminate),
+    CorpusStep("decontam", op=decontaminate, files_op=decontaminate_files, settings=lambda c: c.decontam,
+               enabled=lambda c: c.decontam.enabled, measure_fn=measure_decontaminate),
     RowStep("thresholds", filter=ScoreThreshold, overhead_s=0.1),
     Step("synthesis", synthesize, enabled=lambda c: c.synthesis.enabled, overhead_s=5.0),
     Step("tokens", count_tokens, enabled=lambda c: bool(c.tokens.tokenizer)),

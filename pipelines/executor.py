@@ -108,7 +108,8 @@ def file_tasks(
     ``fn`` maps a table to ``{output name: table}``; ``outputs`` maps each name to (final dir, schema); an
     output ``fn`` returns but ``outputs`` does not name (e.g. rejected rows with ``write_rejected`` off) is dropped.
     ``fn`` may also return ``"info"`` (anything picklable). Returns, per file in the order they finished,
-    ``{"info": ..., "cpu": CPU s of read + fn, "write_cpu": {output: CPU s of its write}}``; ``after_file(n)``
+    ``{"file": its index in src's sorted files, "info": ..., "cpu": CPU s of read + fn, "write_cpu": {output: CPU s
+    of its write}}``; ``after_file(n)``
     runs in the driver after the n-th file finished (fault injection).
     """
     files = parquet_files(src)
@@ -123,7 +124,7 @@ def file_tasks(
 
         t0 = time.process_time()
         result = fn(pq.read_table(path))
-        info = {"info": result.pop("info", None), "write_cpu": {}, "cpu": time.process_time() - t0}
+        info = {"file": i, "info": result.pop("info", None), "write_cpu": {}, "cpu": time.process_time() - t0}
         for name, table in result.items():
             t1 = time.process_time()
             if name in schemas and table.num_rows:

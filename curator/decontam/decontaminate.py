@@ -22,7 +22,8 @@ STAGE = "decontam"
 REASON = "benchmark_overlap"
 
 
-def _stage_kwargs(settings: DecontamSettings) -> dict:
+def stage_kwargs(settings: DecontamSettings) -> dict:
+    """:class:`DecontamStage` arguments from the ``decontam`` section."""
     return dict(
         benchmarks=list(settings.benchmarks),
         ngram=settings.ngram,
@@ -32,7 +33,8 @@ def _stage_kwargs(settings: DecontamSettings) -> dict:
     )
 
 
-def _split(table: pa.Table, action: str) -> tuple[pa.Table, pa.Table]:
+def split_tagged(table: pa.Table, action: str) -> tuple[pa.Table, pa.Table]:
+    """``(kept, removed)`` of tagged rows: ``remove`` drops the rows with a ``contam_match``, ``tag`` keeps all."""
     hit = pc.is_valid(table.column(S.CONTAM_MATCH))
     if action == "tag":
         return table, table.slice(0, 0)
@@ -44,7 +46,7 @@ def _split(table: pa.Table, action: str) -> tuple[pa.Table, pa.Table]:
     return table.filter(pc.invert(hit)), removed
 
 
-def _stats(n_in: int, matches: list[str], action: str, seconds: float) -> dict:
+def decontam_stats(n_in: int, matches: list[str], action: str, seconds: float) -> dict:
     by_bench: dict[str, int] = {}
     for m in matches:
         b = m.split(":", 1)[0]
@@ -79,7 +81,7 @@ def decontaminate(ds, settings: DecontamSettings, work_dir=None, index=None):
         ``dropped``, ``flagged``, ``by_benchmark``. A Ray dataset is materialized once to count.
     """
     t0 = time.perf_counter()
-    kw = _stage_kwargs(settings)
+    kw = stage_kwargs(settings)
     if index is not None:
         kw["index"] = index
     if isinstance(ds, pa.Table):
@@ -91,9 +93,9 @@ def decontaminate(ds, settings: DecontamSettings, work_dir=None, index=None):
             if ds.num_rows
             else stage(ds)
         )
-        kept, removed = _split(tagged, settings.action)
+        kept, removed = split_tagged(tagged, settings.action)
         matches = [m for m in tagged.column(S.CONTAM_MATCH).to_pylist() if m is not None]
-        return kept, removed, _stats(ds.num_rows, matches, settings.action, time.perf_counter() - t0)
+        return kept, removed, decontam_stats(ds.num_rows, matches, settings.action, time.perf_counter() - t0)
 
     from curator.stage import Resources, apply_stage
 
@@ -106,6 +108,6 @@ def decontaminate(ds, settings: DecontamSettings, work_dir=None, index=None):
     )
     matches = [m for t in hits.iter_batches(batch_format="pyarrow") for m in t.column(S.CONTAM_MATCH).to_pylist()]
     action = settings.action
-    kept = tagged.map_batches(lambda b: _split(b, action)[0], batch_format="pyarrow")
-    removed = tagged.map_batches(lambda b: _split(b, action)[1], batch_format="pyarrow")
-    return kept, removed, _stats(n_in, matches, action, time.perf_counter() - t0)
+    kept = tagged.map_batches(lambda b: split_tagged(b, action)[0], batch_format="pyarrow")
+    removed = tagged.map_batches(lambda b: split_tagged(b, action)[1], batch_format="pyarrow")
+    return kept, removed, decontam_stats(n_in, matches, action, time.perf_counter() - t0)

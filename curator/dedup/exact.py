@@ -58,7 +58,7 @@ def duplicate_map(meta: pa.Table) -> pa.Table:
     return keep.winners(meta, S.TEXT_HASH)
 
 
-def _stats(n_in: int, cluster_map: pa.Table, seconds: float) -> dict:
+def dedup_stats(n_in: int, cluster_map: pa.Table, seconds: float) -> dict:
     dropped = int(pc.sum(pc.not_equal(cluster_map.column(S.ID), cluster_map.column(S.KEPT_ID))).as_py() or 0)
     groups = len(pc.unique(cluster_map.column(S.KEPT_ID))) if cluster_map.num_rows else 0
     return {
@@ -100,7 +100,7 @@ def exact_dedup(ds, settings=None, work_dir: str | Path | None = None, batch_siz
 
             pq.write_table(cmap, step_dir(work_dir, STAGE) / "cluster_map.parquet")
         kept, removed = removal.split_table(ds, cmap, STAGE, REASON)
-        return kept, removed, _stats(ds.num_rows, cmap, time.perf_counter() - t0)
+        return kept, removed, dedup_stats(ds.num_rows, cmap, time.perf_counter() - t0)
 
     if work_dir is None:
         raise ValueError("exact_dedup on a Ray dataset needs work_dir")
@@ -113,7 +113,7 @@ def exact_dedup(ds, settings=None, work_dir: str | Path | None = None, batch_siz
     shuffle_apply(meta, S.TEXT_HASH, parts, duplicate_map).write_parquet(str(out))
     cmap = read_dir(out, CLUSTER_MAP_SCHEMA)
     kept, removed = removal.split_dataset(ds, cmap, STAGE, REASON, batch_size=batch_size)
-    return kept, removed, _stats(n_in, cmap, time.perf_counter() - t0)
+    return kept, removed, dedup_stats(n_in, cmap, time.perf_counter() - t0)
 
 
 __all__ = ["TextHashStage", "exact_dedup", "duplicate_map", "hash_meta", "STAGE", "REASON", "DOC_LEN"]

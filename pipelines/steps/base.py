@@ -229,8 +229,9 @@ class CorpusStep(Step):
     in_driver_when_small: bool = True
     overhead_s: float = 0.1
     # the file-pass form of ``op`` (pipelines.steps.corpus): ``(ctx, src, settings, work_dir) -> (split, stats)``
-    # with ``split(table) -> (kept, removed)`` applied to each input file in a Ray task
-    files_op: Callable[..., tuple[Callable[[pa.Table], tuple[pa.Table, pa.Table]], dict]] | None = None
+    # with ``split(table) -> (kept, removed[, info])`` applied to each input file in a Ray task; ``stats`` is a
+    # dict, or a function of the files' infos (in file order) that returns it
+    files_op: Callable[..., tuple[Callable[[pa.Table], tuple], dict | Callable[[list], dict]]] | None = None
 
     def path(self, config: BuildConfig, rows: int, local: bool) -> str:
         """Also ``files`` (file passes, :attr:`files_op`) above ``ray.small_input_rows`` up to
@@ -269,7 +270,9 @@ class CorpusStep(Step):
         if wrote:
             outputs["removed"] = (ctx.rejected_dir(self.name), S.REJECTED_SCHEMA)
         after = lambda n: fault_point(f"{self.name}:file")  # noqa: E731 (after each file is split)
-        file_tasks(ctx, src, _SplitFile(split, self.name), outputs, num_cpus=FILE_TASK_CPUS, after_file=after)
+        infos = file_tasks(ctx, src, _SplitFile(split, self.name), outputs, num_cpus=FILE_TASK_CPUS, after_file=after)
+        if callable(stats):
+            stats = stats([f["info"] for f in sorted(infos, key=lambda f: f["file"])])
         details = {k: v for k, v in (stats or {}).items() if k not in ("in", "out", "dropped")}
         return routed_stats(ctx, self.name, src, ctx.step_dir(self.name), wrote, **details)
 
@@ -280,14 +283,15 @@ class CorpusStep(Step):
 
 
 class _SplitFile:
-    """A corpus step's ``split`` over one file: kept rows, removed rows relabelled ``drop_stage=<step>``."""
+    """A corpus step's ``split`` over one file: kept rows, removed rows relabelled ``drop_stage=<step>``, and as
+    ``info`` whatever ``split`` returned beside them (or ``None``)."""
 
-    def __init__(self, split: Callable[[pa.Table], tuple[pa.Table, pa.Table]], name: str) -> None:
+    def __init__(self, split: Callable[[pa.Table], tuple], name: str) -> None:
         self.split, self.name = split, name
 
     def __call__(self, table: pa.Table) -> dict:
-        kept, removed = self.split(table)
-        return {"kept": kept, "removed": _relabel(self.name)(removed)}
+        kept, removed, *extra = self.split(table)
+        return {"kept": kept, "removed": _relabel(self.name)(removed), "info": extra[0] if extra else None}
 
 
 def _relabel(name: str) -> Callable[[pa.Table], pa.Table]:

@@ -41,7 +41,8 @@ def decontaminate(data, settings, work_dir: Path):
 
 # --------------------------------------------------------------------------- file passes
 # (ctx, src, settings, work_dir) -> (split, stats): per-document work in one Ray task per input file, the
-# duplicate map in the driver, then CorpusStep._run_files splits every file by it in a second task per file.
+# duplicate map in the driver, then CorpusStep._run_files splits every file by it in a second task per file
+# (decontamination needs no first pass: its split tags each file against the benchmark index).
 # Same kept and removed rows as the in-driver table path (tests/pipelines/test_corpus_files.py).
 
 _HASH_META = (S.ID, S.TEXT_HASH, S.EDU_SCORE, S.N_CHARS)
@@ -91,7 +92,7 @@ def exact_dedup_files(ctx, src: Path, settings, work_dir: Path):
 
     from curator.dedup import removal
     from curator.dedup._ray import step_dir
-    from curator.dedup.exact import CLUSTER_MAP_SCHEMA, REASON, STAGE, _stats, duplicate_map
+    from curator.dedup.exact import CLUSTER_MAP_SCHEMA, REASON, STAGE, dedup_stats, duplicate_map
 
     t0 = time.perf_counter()
     metas = _per_file(ctx, src, _file_hash_meta)
@@ -99,7 +100,7 @@ def exact_dedup_files(ctx, src: Path, settings, work_dir: Path):
     cmap = duplicate_map(meta) if meta.num_rows else CLUSTER_MAP_SCHEMA.empty_table()
     pq.write_table(cmap, step_dir(work_dir, STAGE) / "cluster_map.parquet")
     split = partial(removal.split_table, cluster_map=cmap, stage=STAGE, reason=REASON)
-    return split, _stats(meta.num_rows, cmap, time.perf_counter() - t0)
+    return split, dedup_stats(meta.num_rows, cmap, time.perf_counter() - t0)
 
 
 def fuzzy_dedup_files(ctx, src: Path, settings, work_dir: Path):
@@ -129,6 +130,44 @@ def fuzzy_dedup_files(ctx, src: Path, settings, work_dir: Path):
     cmap, stats = signatures_cluster_map(sigs, settings, texts_of, work_dir, timings, t0)
     split = partial(removal.split_table, cluster_map=cmap, stage=STAGE, reason=REASON)
     return split, stats
+
+
+class _DecontamSplit:
+    """Decontamination of one file (picklable): the stage (its n-gram index loaded once per worker process,
+    from ``decontam.index_cache`` when set), then the kept / removed split; the file's matches as info."""
+
+    _stages: dict = {}
+
+    def __init__(self, settings) -> None:
+        self.settings = settings
+
+    def __call__(self, table: pa.Table) -> tuple[pa.Table, pa.Table, list[str]]:
+        from curator.decontam.decontaminate import split_tagged, stage_kwargs
+        from curator.decontam.stage import DecontamStage
+
+        key = self.settings.model_dump_json()
+        stage = self._stages.get(key)
+        if stage is None:
+            stage = self._stages[key] = DecontamStage(**stage_kwargs(self.settings))
+        size = self.settings.batch_size
+        tagged = pa.concat_tables([stage(table.slice(i, size)) for i in range(0, table.num_rows, size)] or [table])
+        kept, removed = split_tagged(tagged, self.settings.action)
+        return kept, removed, [m for m in tagged.column(S.CONTAM_MATCH).to_pylist() if m is not None]
+
+
+def decontaminate_files(ctx, src: Path, settings, work_dir: Path):
+    """Decontamination's file pass: one task per file tags and splits it (a row operation given the index)."""
+    import time
+
+    from curator.decontam.decontaminate import decontam_stats
+    from curator.writers import count_rows
+
+    t0, n_in = time.perf_counter(), count_rows(src)
+
+    def stats(matches: list[list[str]]) -> dict:
+        return decontam_stats(n_in, [m for ms in matches for m in ms], settings.action, time.perf_counter() - t0)
+
+    return _DecontamSplit(settings), stats
 
 
 # --------------------------------------------------------------------------- dry-run measurements

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pyarrow.parquet as pq
@@ -20,7 +21,6 @@ def _rows(d) -> list:
 def test_dedup_steps_choose_file_passes_between_the_two_limits():
     cfg = load_config(None, {"ray": {"small_input_rows": 1000, "file_pass_max_rows": 5000}})
     exact = next(s for s in STEPS if s.name == "exact_dedup")
-    decontam = next(s for s in STEPS if s.name == "decontam")
     assert [exact.path(cfg, n, local=False) for n in (1000, 1001, 5000, 5001)] == [
         "driver",
         "files",
@@ -28,12 +28,13 @@ def test_dedup_steps_choose_file_passes_between_the_two_limits():
         "ray_data",
     ]
     assert exact.path(cfg, 5001, local=True) == "driver"
-    assert decontam.path(cfg, 2000, local=False) == "ray_data"  # no file form: the Ray Data job
+    no_file_form = dataclasses.replace(exact, files_op=None)
+    assert no_file_form.path(cfg, 2000, local=False) == "ray_data"
 
 
-def test_file_pass_dedup_matches_the_driver_path(demo_build):
-    """The shared demo build ran exact and fuzzy dedup in the driver; ``small_input_rows: 0`` sends the same
-    input through the file passes (Ray tasks per file, the map built in the driver)."""
+def test_file_passes_match_the_driver_path(demo_build):
+    """The shared demo build ran the corpus steps in the driver; ``small_input_rows: 0`` sends the same input
+    through the file passes (Ray tasks per file; the dedup maps built in the driver)."""
     from curator.demo import demo_config
     from pipelines.build import run_build
 
@@ -43,12 +44,17 @@ def test_file_pass_dedup_matches_the_driver_path(demo_build):
     logs: list[str] = []
     manifest = run_build(cfg, out, progress=False, log=logs.append)
     assert manifest["counts_balanced"]
-    for d in ("phase1", "phase2", "rejected/exact_dedup", "rejected/fuzzy_dedup", "_work/fuzzy_dedup"):
+    dirs = ("phase1", "phase2", "_work/decontam") + tuple(
+        f"rejected/{s}" for s in ("exact_dedup", "fuzzy_dedup", "decontam")
+    )
+    for d in dirs:
         assert _rows(out / d) == _rows(demo_build / d), d
     stages = {s["name"]: s for s in manifest["stages"]}
-    assert stages["exact_dedup"]["execution"] == stages["fuzzy_dedup"]["execution"] == "files"
     driver = {s["name"]: s for s in json.loads((demo_build / "manifest.json").read_text())["stages"]}
     assert driver["fuzzy_dedup"]["execution"] == "driver"
+    assert {stages[s]["execution"] for s in ("exact_dedup", "fuzzy_dedup", "decontam")} == {"files"}
+    assert stages["decontam"]["dropped"] > 0 and stages["decontam"]["by_benchmark"]
+    assert stages["decontam"]["by_benchmark"] == driver["decontam"]["by_benchmark"]
     assert len(parquet_files(out / "_work" / "language_filter")) > 1  # several files, several tasks
     assert stages["exact_dedup"]["dropped"] > 0 and stages["fuzzy_dedup"]["dropped"] > 0
     assert stages["fuzzy_dedup"]["reasons"] == {"near_duplicate": stages["fuzzy_dedup"]["dropped"]}
