@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from curator import schema as S
-from curator.writers import temp_dir_for
+from curator.writers import parquet_files, temp_dir_for
 from pipelines import build_outputs as B
 
 KEPT_COLOR = "#2a9d8f"
@@ -185,9 +186,13 @@ def _md_table(header: list[str], rows: list[list]) -> str:
 
 
 def render_markdown(
-    manifest: dict, dropped_t: pa.Table, samples_t: pa.Table, examples_per_reason: int = 2, seed: int = 0
+    manifest: dict, dropped_t: pa.Table, samples_t: pa.Table, texts=None, examples_per_reason: int = 2, seed: int = 0
 ) -> str:
-    """The text of ``report.md``."""
+    """The text of ``report.md``.
+
+    ``dropped_t`` and ``samples_t`` need no ``text`` column when ``texts(rows) -> list[str]`` gives the texts of
+    the few sampled rows (the report reads no other text); without ``texts`` the rows' own ``text`` is used.
+    """
     o = manifest["outputs"]
     parts = [
         f"# Build report: {manifest['name']}",
@@ -227,39 +232,92 @@ def render_markdown(
     parts += ["## Top drop reasons", ""]
     reasons = B.drop_reasons(manifest)
     parts += [_md_table(["stage", "reason", "documents"], [[s, r, f"{n:,}"] for s, r, n in reasons]), ""]
+
+    # the sampled rows first, then their texts in one read
+    examples = []
     for stage, reason, _ in reasons[:10]:
         mask = pc.fill_null(pc.equal(dropped_t.column(S.DROP_REASON), reason), False)
         ex = B.sample(dropped_t.filter(mask), examples_per_reason, seed).to_pylist()
-        if stage == "quarantine" or not ex:  # quarantined input is no document (see OUT/quarantine/)
-            continue
+        if stage != "quarantine" and ex:  # quarantined input is no document (see OUT/quarantine/)
+            examples.append((stage, reason, ex))
+    buckets = []
+    for bucket in range(6):
+        t = samples_t.filter(pc.fill_null(pc.equal(samples_t.column(S.EDU_INT_SCORE), bucket), False))
+        buckets.append((bucket, B.sample(t, 1, seed).to_pylist()))
+    sampled = [r for _, _, ex in examples for r in ex] + [r for _, ex in buckets for r in ex]
+    found = texts(sampled) if texts is not None else [r[S.TEXT] for r in sampled]
+    text = {id(r): t for r, t in zip(sampled, found)}
+
+    for stage, reason, ex in examples:
         parts += [f"### {stage}: {reason}", ""]
         for r in ex:
             extra = f" (kept instead: `{r[S.KEPT_ID]}`)" if r.get(S.KEPT_ID) else ""
-            parts.append(f"- `{r[S.ID]}`{extra}: {B.shorten(r[S.TEXT], 240)}")
+            parts.append(f"- `{r[S.ID]}`{extra}: {B.shorten(text[id(r)], 240)}")
         parts.append("")
     parts += ["## One sample per score bucket", ""]
-    for bucket in range(6):
-        t = samples_t.filter(pc.fill_null(pc.equal(samples_t.column(S.EDU_INT_SCORE), bucket), False))
-        ex = B.sample(t, 1, seed).to_pylist()
+    for bucket, ex in buckets:
         if ex:
             r = ex[0]
-            parts.append(f"- **{bucket}** `{r[S.ID]}` (score {r[S.EDU_SCORE]:.2f}): {B.shorten(r[S.TEXT], 240)}")
+            parts.append(f"- **{bucket}** `{r[S.ID]}` (score {r[S.EDU_SCORE]:.2f}): {B.shorten(text[id(r)], 240)}")
         else:
             parts.append(f"- **{bucket}**: no documents")
     parts.append("")
     return "\n".join(parts)
 
 
+FILE, ROW = "_report_file", "_report_row"  # where a row sits: index into the report's file list, row in that file
+
+
+def _read_located(files: list[Path], offset: int, columns: list[str], schema: pa.Schema) -> pa.Table:
+    """``columns`` of ``files`` (conformed to ``schema``) plus each row's file index (from ``offset``) and row."""
+    wanted = pa.schema([schema.field(c) for c in columns if c in schema.names])
+    tables = []
+    for i, f in enumerate(files):
+        have = pq.read_schema(f).names
+        t = S.conform(pq.read_table(f, columns=[c for c in wanted.names if c in have]), wanted)
+        t = t.append_column(FILE, pa.repeat(pa.scalar(offset + i, pa.int32()), t.num_rows))
+        tables.append(t.append_column(ROW, pa.array(np.arange(t.num_rows, dtype=np.int64))))
+    if not tables:
+        empty = wanted.empty_table()
+        return empty.append_column(FILE, pa.array([], pa.int32())).append_column(ROW, pa.array([], pa.int64()))
+    return pa.concat_tables(tables)
+
+
+def _texts_at(files: list[Path], rows: list[dict]) -> list[str]:
+    """The ``text`` of each located row, reading only the row groups that hold them."""
+    want: dict[int, set[int]] = {}
+    for r in rows:
+        want.setdefault(r[FILE], set()).add(r[ROW])
+    found: dict[tuple[int, int], str] = {}
+    for fi, wanted_rows in want.items():
+        pf = pq.ParquetFile(files[fi])
+        start = 0
+        for g in range(pf.num_row_groups):
+            n = pf.metadata.row_group(g).num_rows
+            hit = sorted(x for x in wanted_rows if start <= x < start + n)
+            if hit:
+                col = pf.read_row_group(g, columns=[S.TEXT]).column(0)
+                for x in hit:
+                    found[(fi, x)] = col[x - start].as_py() or ""
+            start += n
+    return [found.get((r[FILE], r[ROW]), "") for r in rows]
+
+
 def write_report(out: Path, manifest: dict) -> Path:
-    """Write ``OUT/report/`` (plots and ``report.md``) for the finished build in ``out``; return its path."""
+    """Write ``OUT/report/`` (plots and ``report.md``) for the finished build in ``out``; return its path.
+
+    Reads the numeric columns of phase 1 and of every rejected document, and the text of the sampled ones only.
+    """
     out = Path(out)
     final = out / "report"
     tmp = temp_dir_for(final)
     tmp.mkdir(parents=True)
     try:
-        cols = [S.ID, S.TEXT, S.N_CHARS, S.N_WORDS, S.EDU_SCORE, S.EDU_INT_SCORE]
-        kept_t = B.kept(out, cols)
-        dropped_t = B.dropped(out, cols)
+        cols = [S.ID, S.N_CHARS, S.N_WORDS, S.EDU_SCORE, S.EDU_INT_SCORE]
+        kept_files = parquet_files(out / "phase1")
+        dropped_files = [f for s in B.rejected_stages(out) for f in parquet_files(out / "rejected" / s)]
+        kept_t = _read_located(kept_files, 0, cols, S.DOC_SCHEMA)
+        dropped_t = _read_located(dropped_files, len(kept_files), cols + B.DROP_COLUMNS, S.REJECTED_SCHEMA)
         scored_dropped = dropped_t.filter(pc.is_valid(dropped_t.column(S.EDU_SCORE)))
         thresholds = manifest.get("config", {}).get("thresholds", {})
 
@@ -289,8 +347,10 @@ def write_report(out: Path, manifest: dict) -> Path:
         plot_cost(manifest, fig.add_subplot(1, 1, 1))
         _save(fig, tmp / "cost.png")
 
-        samples_t = pa.concat_tables([kept_t, scored_dropped.select(cols)])
-        (tmp / "report.md").write_text(render_markdown(manifest, dropped_t, samples_t), encoding="utf-8")
+        samples_t = pa.concat_tables([kept_t, scored_dropped.select(kept_t.column_names)])
+        files = kept_files + dropped_files
+        md = render_markdown(manifest, dropped_t, samples_t, texts=lambda rows: _texts_at(files, rows))
+        (tmp / "report.md").write_text(md, encoding="utf-8")
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
