@@ -6,7 +6,9 @@ near-duplicates), then ``run_build`` runs with the default config (heuristics, d
 exact + fuzzy dedup, thresholds, phases; URL and language filters on; no decontamination benchmark,
 no synthesis) in a fresh subprocess. While a step runs, a sampler adds up the proportional set size
 (PSS, so shared object-store pages count once) of the build's whole process tree (driver, Raylet,
-Ray workers) every 0.25 s; a step's ``peak_mb`` is the highest sum seen.
+Ray workers) every 0.25 s; a step's ``peak_mb`` is the highest sum seen, and the size's ``peak_mb`` also covers
+Ray's start and what runs between and after the steps (``after_steps_peak_mb``: manifest, report);
+``outside_steps_s`` is the wall time outside every step.
 
 Prints ONE JSON line per size (``docs``, ``seconds``, ``docs_per_s``, per-step ``seconds``,
 ``docs_per_s``, ``peak_mb`` and the manifest's ``cost`` breakdown: wall/CPU seconds, rows/s, bytes
@@ -103,6 +105,7 @@ steps = {
 }
 print(json.dumps({"build_seconds": round(seconds, 3), "steps": steps,
                   "startup_peak_mb": round(peaks.get("startup", 0.0), 1),
+                  "between_peak_mb": round(peaks.get("between", 0.0), 1),
                   "phase1_rows": m["outputs"]["phase1"]["rows"], "phase2_rows": m["outputs"]["phase2"]["rows"]}))
 """
 
@@ -186,7 +189,11 @@ def run_size(n: int, tmp: Path, executor: str, cpus: int, shard_docs: int, fuse:
         "cpus": cpus,
         "seconds": round(wall, 3),
         "docs_per_s": round(n / wall, 1),
-        "peak_mb": max([s["peak_mb"] for s in steps.values()] + [child["startup_peak_mb"]]),
+        # every step, Ray's start and what runs between and after the steps (manifest, report)
+        "peak_mb": max([s["peak_mb"] for s in steps.values()] + [child["startup_peak_mb"], child["between_peak_mb"]]),
+        "after_steps_peak_mb": child["between_peak_mb"],
+        # the process's start, Ray's start, the manifest and the report (wall time outside every step)
+        "outside_steps_s": round(wall - sum((s.get("seconds") or 0.0) for s in steps.values()), 1),
         "phase1_rows": child["phase1_rows"],
         "phase2_rows": child["phase2_rows"],
         "generate_seconds": round(gen_s, 1),
