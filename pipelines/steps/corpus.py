@@ -115,7 +115,7 @@ def fuzzy_dedup_files(ctx, src: Path, settings, work_dir: Path):
 
     t0 = time.perf_counter()
     n_files = len(parquet_files(src))
-    threads = max(1, int(cluster_cpus()) // max(1, n_files))  # few files: threads share the cores
+    threads = min(4, max(1, int(cluster_cpus()) // max(1, n_files)))  # few files: threads share the cores
     parts = _per_file(ctx, src, _file_signatures, settings, threads)
     sigs = pa.concat_tables(parts) if parts else None
     if sigs is None:
@@ -150,7 +150,7 @@ class _DecontamSplit:
         if stage is None:
             stage = self._stages[key] = DecontamStage(**stage_kwargs(self.settings))
         size = self.settings.batch_size
-        tagged = pa.concat_tables([stage(table.slice(i, size)) for i in range(0, table.num_rows, size)] or [table])
+        tagged = pa.concat_tables([stage(table.slice(i, size)) for i in range(0, max(1, table.num_rows), size)])
         kept, removed = split_tagged(tagged, self.settings.action)
         return kept, removed, [m for m in tagged.column(S.CONTAM_MATCH).to_pylist() if m is not None]
 
