@@ -4,7 +4,8 @@
   file by file (one Ray task per Parquet file, or in this process). Kept rows go to ``_work/<name>/``,
   dropped rows to ``rejected/<name>/`` with ``drop_stage=<name>`` and the filter's reason.
 * :class:`CorpusStep`: an operation over the whole document set with one signature,
-  ``op(data, settings, work_dir) -> (kept, removed, stats)`` (exact dedup, fuzzy dedup, decontamination).
+  ``op(data, settings, work_dir) -> (kept, removed, stats)`` (exact dedup, fuzzy dedup, decontamination), and
+  optionally its file-pass form ``files_op`` for large inputs on Ray.
 * :class:`Step`: anything else (ingest, synthesis, tokens, write phases) with its own ``run``.
 
 A step that ``produces`` documents (row and corpus steps, ingest) commits them to ``_work/<name>/``; the
@@ -220,7 +221,9 @@ class CorpusStep(Step):
 
     ``data`` is one ``pyarrow.Table`` (local executor, or at most ``ray.small_input_rows`` rows: the driver is
     faster than a Ray Data job there) or a Ray dataset; ``settings`` is ``settings(config)``; ``work_dir`` is
-    ``_work/<name>_work/``. Removed rows are relabelled ``drop_stage=<name>``.
+    ``_work/<name>_work/``. Removed rows are relabelled ``drop_stage=<name>``. A step with ``files_op`` runs
+    inputs above ``ray.small_input_rows`` and up to ``ray.file_pass_max_rows`` as file passes instead (Ray tasks
+    per Parquet file, no Ray Data job); :meth:`path` makes that choice for the run and the dry run.
     """
 
     op: Callable[[Any, Any, Path], tuple[Any, Any, dict]] | None = None
