@@ -41,7 +41,10 @@ class InputSettings(_Section):
     hf_split: str = "train"
     max_doc_bytes: int = Field(1_000_000, gt=0, description="Larger documents are quarantined (reason `too_large`).")
     rows_per_part: int = Field(
-        20_000, gt=0, description="Ingested shards are split into parts of at most this many rows."
+        10_000,
+        gt=0,
+        description="Ingested shards are split into parts of at most this many rows (one file task each: smaller "
+        "parts keep every core busy to the end of a pass; 10k measured ~15% faster than 20k at 100k docs on 2 CPUs).",
     )
 
 
