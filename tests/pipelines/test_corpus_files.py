@@ -61,3 +61,23 @@ def test_file_passes_match_the_driver_path(demo_build):
     # the file pass leaves the same inspectable work files as the driver path
     assert (out / "_work" / "fuzzy_dedup_work" / "clusters" / "cluster_map.parquet").exists()
     assert (out / "_work" / "exact_dedup_work" / "exact_dedup" / "cluster_map.parquet").exists()
+
+
+def test_file_passes_without_rejected_outputs(demo_build):
+    """``output.write_rejected: false``: the file passes write kept rows only, with the same counts."""
+    from curator.demo import demo_config
+    from pipelines.build import run_build
+
+    root = demo_build.parent
+    cfg = demo_config(root / "input", ray={"small_input_rows": 0}, output={"write_rejected": False})
+    out = root / "out-file-pass-no-rejected"
+    manifest = run_build(cfg, out, progress=False, log=lambda m: None)
+    assert manifest["counts_balanced"]
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "config_hash"} for r in rows]  # noqa: E731
+    assert strip(_rows(out / "phase1")) == strip(_rows(demo_build / "phase1"))  # the output section differs
+    assert not (out / "rejected" / "fuzzy_dedup").exists() or not parquet_files(out / "rejected" / "fuzzy_dedup")
+    stages = {s["name"]: s for s in manifest["stages"]}
+    driver = {s["name"]: s for s in json.loads((demo_build / "manifest.json").read_text())["stages"]}
+    for name in ("exact_dedup", "fuzzy_dedup", "decontam"):
+        assert stages[name]["execution"] == "files"
+        assert (stages[name]["in"], stages[name]["out"]) == (driver[name]["in"], driver[name]["out"]), name
