@@ -64,6 +64,16 @@ def decontam_stats(n_in: int, matches: list[str], action: str, seconds: float) -
     }
 
 
+def decontaminate_table(
+    table: pa.Table, stage: DecontamStage, settings: DecontamSettings
+) -> tuple[pa.Table, pa.Table, list[str]]:
+    """Tag ``table`` in batches of ``settings.batch_size`` and split it: ``(kept, removed, matches)``."""
+    size = settings.batch_size
+    tagged = pa.concat_tables([stage(table.slice(i, size)) for i in range(0, max(1, table.num_rows), size)])
+    kept, removed = split_tagged(tagged, settings.action)
+    return kept, removed, [m for m in tagged.column(S.CONTAM_MATCH).to_pylist() if m is not None]
+
+
 def decontaminate(ds, settings: DecontamSettings, work_dir=None, index=None):
     """Flag documents overlapping the benchmarks in ``settings`` and remove or tag them.
 
@@ -85,16 +95,7 @@ def decontaminate(ds, settings: DecontamSettings, work_dir=None, index=None):
     if index is not None:
         kw["index"] = index
     if isinstance(ds, pa.Table):
-        stage = DecontamStage(**kw)
-        tagged = (
-            pa.concat_tables(
-                [stage(ds.slice(i, settings.batch_size)) for i in range(0, ds.num_rows, settings.batch_size)]
-            )
-            if ds.num_rows
-            else stage(ds)
-        )
-        kept, removed = split_tagged(tagged, settings.action)
-        matches = [m for m in tagged.column(S.CONTAM_MATCH).to_pylist() if m is not None]
+        kept, removed, matches = decontaminate_table(ds, DecontamStage(**kw), settings)
         return kept, removed, decontam_stats(ds.num_rows, matches, settings.action, time.perf_counter() - t0)
 
     from curator.stage import Resources, apply_stage

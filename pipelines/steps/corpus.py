@@ -19,6 +19,7 @@ from curator.settings import BuildConfig
 from curator.stage import FILE_TASK_CPUS
 from curator.writers import parquet_files
 from pipelines.measure import _measure, _write_cost, measure_op
+from pipelines.steps.base import _cached
 
 
 def exact_dedup(data, settings, work_dir: Path):
@@ -42,7 +43,8 @@ def decontaminate(data, settings, work_dir: Path):
 # --------------------------------------------------------------------------- file passes
 # (ctx, src, settings, work_dir) -> (split, stats): per-document work in one Ray task per input file, the
 # duplicate map in the driver, then CorpusStep._run_files splits every file by it in a second task per file
-# (decontamination needs no first pass: its split tags each file against the benchmark index).
+# (decontamination needs no first pass: its split tags each file against the benchmark index). A file pass runs
+# only on more than ray.small_input_rows rows (CorpusStep.path), so its input holds at least one file.
 # Same kept and removed rows as the in-driver table path (tests/pipelines/test_corpus_files.py).
 
 _HASH_META = (S.ID, S.TEXT_HASH, S.EDU_SCORE, S.N_CHARS)
@@ -92,12 +94,11 @@ def exact_dedup_files(ctx, src: Path, settings, work_dir: Path):
 
     from curator.dedup import removal
     from curator.dedup._ray import step_dir
-    from curator.dedup.exact import CLUSTER_MAP_SCHEMA, REASON, STAGE, dedup_stats, duplicate_map
+    from curator.dedup.exact import REASON, STAGE, dedup_stats, duplicate_map
 
     t0 = time.perf_counter()
-    metas = _per_file(ctx, src, _file_hash_meta)
-    meta = pa.concat_tables(metas) if metas else pa.table({})
-    cmap = duplicate_map(meta) if meta.num_rows else CLUSTER_MAP_SCHEMA.empty_table()
+    meta = pa.concat_tables(_per_file(ctx, src, _file_hash_meta))
+    cmap = duplicate_map(meta)
     pq.write_table(cmap, step_dir(work_dir, STAGE) / "cluster_map.parquet")
     split = partial(removal.split_table, cluster_map=cmap, stage=STAGE, reason=REASON)
     return split, dedup_stats(meta.num_rows, cmap, time.perf_counter() - t0)
@@ -116,12 +117,7 @@ def fuzzy_dedup_files(ctx, src: Path, settings, work_dir: Path):
     t0 = time.perf_counter()
     n_files = len(parquet_files(src))
     threads = min(4, max(1, int(cluster_cpus()) // max(1, n_files)))  # few files: threads share the cores
-    parts = _per_file(ctx, src, _file_signatures, settings, threads)
-    sigs = pa.concat_tables(parts) if parts else None
-    if sigs is None:
-        from curator.dedup.fuzzy import signature_stage
-
-        sigs = signature_stage(settings)(S.empty(S.DOC_SCHEMA).select([S.ID, S.TEXT]))
+    sigs = pa.concat_tables(_per_file(ctx, src, _file_signatures, settings, threads))
     timings = {"minhash_signatures": time.perf_counter() - t0}
 
     def texts_of(ids: pa.Array) -> pa.Table:
@@ -136,23 +132,16 @@ class _DecontamSplit:
     """Decontamination of one file (picklable): the stage (its n-gram index loaded once per worker process,
     from ``decontam.index_cache`` when set), then the kept / removed split; the file's matches as info."""
 
-    _stages: dict = {}
-
     def __init__(self, settings) -> None:
         self.settings = settings
 
     def __call__(self, table: pa.Table) -> tuple[pa.Table, pa.Table, list[str]]:
-        from curator.decontam.decontaminate import split_tagged, stage_kwargs
+        from curator.decontam.decontaminate import decontaminate_table, stage_kwargs
         from curator.decontam.stage import DecontamStage
 
-        key = self.settings.model_dump_json()
-        stage = self._stages.get(key)
-        if stage is None:
-            stage = self._stages[key] = DecontamStage(**stage_kwargs(self.settings))
-        size = self.settings.batch_size
-        tagged = pa.concat_tables([stage(table.slice(i, size)) for i in range(0, max(1, table.num_rows), size)])
-        kept, removed = split_tagged(tagged, self.settings.action)
-        return kept, removed, [m for m in tagged.column(S.CONTAM_MATCH).to_pylist() if m is not None]
+        key = ("decontam", self.settings.model_dump_json())
+        [stage] = _cached(key, lambda: [DecontamStage(**stage_kwargs(self.settings))])
+        return decontaminate_table(table, stage, self.settings)
 
 
 def decontaminate_files(ctx, src: Path, settings, work_dir: Path):
