@@ -55,15 +55,34 @@ def read_dir(
     Missing directories give an empty table with the requested columns of ``schema``.
     """
     files = [f for f in parquet_files(directory) if pattern is None or f.match(pattern)]
-    wanted = [c for c in (columns or schema.names) if c in schema.names]
-    if not files:
-        return pa.schema([schema.field(c) for c in wanted]).empty_table()
+    return read_files(files, columns, schema)
+
+
+FILE, ROW = "_file", "_row"  # read_files(locate_from=...): a row's file (index into a list of files), its row
+
+
+def read_files(
+    files: list[Path],
+    columns: list[str] | None = None,
+    schema: pa.Schema = S.DOC_SCHEMA,
+    locate_from: int | None = None,
+) -> pa.Table:
+    """``columns`` of ``files`` (conformed to ``schema``) as one table; with ``locate_from``, also each row's
+    file index (``locate_from`` + its position in ``files``) and row number, as ``_file`` and ``_row``."""
+    wanted = pa.schema([schema.field(c) for c in (columns or schema.names) if c in schema.names])
     tables = []
-    for f in files:
+    for i, f in enumerate(files):
         have = pq.read_schema(f).names
-        t = pq.read_table(f, columns=[c for c in wanted if c in have])
-        tables.append(S.conform(t, pa.schema([schema.field(c) for c in wanted])))
-    return pa.concat_tables(tables)
+        t = S.conform(pq.read_table(f, columns=[c for c in wanted.names if c in have]), wanted)
+        if locate_from is not None:
+            t = t.append_column(FILE, pa.repeat(pa.scalar(locate_from + i, pa.int32()), t.num_rows))
+            t = t.append_column(ROW, pa.array(np.arange(t.num_rows, dtype=np.int64)))
+        tables.append(t)
+    if tables:
+        return pa.concat_tables(tables)
+    if locate_from is None:
+        return wanted.empty_table()
+    return wanted.append(pa.field(FILE, pa.int32())).append(pa.field(ROW, pa.int64())).empty_table()
 
 
 def kept(out: str | Path, columns: list[str] | None = None) -> pa.Table:

@@ -265,29 +265,11 @@ def render_markdown(
     return "\n".join(parts)
 
 
-FILE, ROW = "_report_file", "_report_row"  # where a row sits: index into the report's file list, row in that file
-
-
-def _read_located(files: list[Path], offset: int, columns: list[str], schema: pa.Schema) -> pa.Table:
-    """``columns`` of ``files`` (conformed to ``schema``) plus each row's file index (from ``offset``) and row."""
-    wanted = pa.schema([schema.field(c) for c in columns if c in schema.names])
-    tables = []
-    for i, f in enumerate(files):
-        have = pq.read_schema(f).names
-        t = S.conform(pq.read_table(f, columns=[c for c in wanted.names if c in have]), wanted)
-        t = t.append_column(FILE, pa.repeat(pa.scalar(offset + i, pa.int32()), t.num_rows))
-        tables.append(t.append_column(ROW, pa.array(np.arange(t.num_rows, dtype=np.int64))))
-    if not tables:
-        empty = wanted.empty_table()
-        return empty.append_column(FILE, pa.array([], pa.int32())).append_column(ROW, pa.array([], pa.int64()))
-    return pa.concat_tables(tables)
-
-
 def _texts_at(files: list[Path], rows: list[dict]) -> list[str]:
     """The ``text`` of each located row, reading only the row groups that hold them."""
     want: dict[int, set[int]] = {}
     for r in rows:
-        want.setdefault(r[FILE], set()).add(r[ROW])
+        want.setdefault(r[B.FILE], set()).add(r[B.ROW])
     found: dict[tuple[int, int], str] = {}
     for fi, wanted_rows in want.items():
         pf = pq.ParquetFile(files[fi])
@@ -300,7 +282,7 @@ def _texts_at(files: list[Path], rows: list[dict]) -> list[str]:
                 for x in hit:
                     found[(fi, x)] = col[x - start].as_py() or ""
             start += n
-    return [found.get((r[FILE], r[ROW]), "") for r in rows]
+    return [found.get((r[B.FILE], r[B.ROW]), "") for r in rows]
 
 
 def write_report(out: Path, manifest: dict) -> Path:
@@ -316,8 +298,8 @@ def write_report(out: Path, manifest: dict) -> Path:
         cols = [S.ID, S.N_CHARS, S.N_WORDS, S.EDU_SCORE, S.EDU_INT_SCORE]
         kept_files = parquet_files(out / "phase1")
         dropped_files = [f for s in B.rejected_stages(out) for f in parquet_files(out / "rejected" / s)]
-        kept_t = _read_located(kept_files, 0, cols, S.DOC_SCHEMA)
-        dropped_t = _read_located(dropped_files, len(kept_files), cols + B.DROP_COLUMNS, S.REJECTED_SCHEMA)
+        kept_t = B.read_files(kept_files, cols, S.DOC_SCHEMA, locate_from=0)
+        dropped_t = B.read_files(dropped_files, cols + B.DROP_COLUMNS, S.REJECTED_SCHEMA, locate_from=len(kept_files))
         scored_dropped = dropped_t.filter(pc.is_valid(dropped_t.column(S.EDU_SCORE)))
         thresholds = manifest.get("config", {}).get("thresholds", {})
 
