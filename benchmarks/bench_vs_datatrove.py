@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _data  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
+from classifiers.fasttext_model import FOLD_PUNCTUATION  # noqa: E402
 from curator import schema as S  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,10 +75,9 @@ cfg = MinhashConfig(
 
 class FoldedFastTextFilter(FastTextClassifierFilter):
     # the model's normalize: fold (ASCII case and punctuation), as our scorer applies it; the text is kept.
-    # The table is a class attribute: the pipeline is pickled to the workers without this script's globals.
-    FOLD = str.maketrans(
-        {**{chr(c): chr(c + 32) for c in range(65, 91)}, **{c: " " for c in '!"#$%&()*+,./:;<=>?@[\\]^_`{|}~'}}
-    )
+    # The table (our FOLD_PUNCTUATION, passed in) is a class attribute: the pipeline is pickled to the workers
+    # without this script's globals.
+    FOLD = str.maketrans({**{chr(c): chr(c + 32) for c in range(65, 91)}, **{c: " " for c in a["fold_punctuation"]}})
 
     def filter(self, doc):
         text = doc.text
@@ -166,6 +166,7 @@ def run_datatrove(
         "bands": bands,
         "rows": rows,
         "threshold": threshold,
+        "fold_punctuation": FOLD_PUNCTUATION,
         "tasks": tasks,
         "workers": workers,
     }

@@ -63,6 +63,9 @@ DEFAULT_QUANTIZE: dict[str, Any] = {"cutoff": 50_000, "qnorm": True, "retrain": 
 MAX_ATTEMPTS = 4
 
 
+FOLD_PUNCTUATION = '!"#$%&()*+,./:;<=>?@[\\]^_`{|}~'  # normalize: fold turns these ASCII marks into spaces
+
+
 def _table(fold: bool) -> bytes:
     table = bytearray(range(256))
     table[ord("\n")] = table[ord("\r")] = 32
@@ -70,7 +73,7 @@ def _table(fold: bool) -> bytes:
     if fold:
         for c in range(ord("A"), ord("Z") + 1):
             table[c] = c + 32
-        for c in b'!"#$%&()*+,./:;<=>?@[\\]^_`{|}~':
+        for c in FOLD_PUNCTUATION.encode():
             table[c] = 32
     return bytes(table)
 
