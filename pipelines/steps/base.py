@@ -260,8 +260,7 @@ class CorpusStep(Step):
             write_dataset(
                 map_batches(removed, _relabel(self.name)), ctx.rejected_dir(self.name), S.REJECTED_SCHEMA, ctx.config
             )
-        details = {k: v for k, v in (stats or {}).items() if k not in ("in", "out", "dropped")}
-        return {**routed_stats(ctx, self.name, src, dst, wrote, **details), "execution": path}
+        return {**self._routed(ctx, src, wrote, stats), "execution": path}
 
     def _run_files(self, ctx: BuildContext, src: Path) -> dict:
         """The file-pass form: ``files_op`` decides, then one task per file splits it (no Ray Data job)."""
@@ -276,6 +275,10 @@ class CorpusStep(Step):
         infos = file_tasks(ctx, src, _SplitFile(split, self.name), outputs, num_cpus=FILE_TASK_CPUS, after_file=after)
         if callable(stats):
             stats = stats([f["info"] for f in sorted(infos, key=lambda f: f["file"])])
+        return self._routed(ctx, src, wrote, stats)
+
+    def _routed(self, ctx: BuildContext, src: Path, wrote: bool, stats: dict | None) -> dict:
+        """The step's counts read from its committed outputs, with the operation's own figures beside them."""
         details = {k: v for k, v in (stats or {}).items() if k not in ("in", "out", "dropped")}
         return routed_stats(ctx, self.name, src, ctx.step_dir(self.name), wrote, **details)
 
