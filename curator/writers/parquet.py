@@ -14,6 +14,8 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -26,15 +28,17 @@ def _compression(name: str) -> str | None:
     return None if name == "none" else name
 
 
-def atomic_write_table(
-    table: pa.Table, path: str | Path, compression: str = "zstd", row_group_rows: int = 8192
-) -> Path:
-    """Write ``table`` to ``path`` atomically (temp file, fsync, rename)."""
-    path = Path(path)
+@contextmanager
+def _atomic_file(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; once the body has written it, fsync it and rename it into place.
+
+    Raises:
+        OutputError: the write, the fsync or the rename failed (the temporary file is removed).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
-        pq.write_table(table, tmp, compression=_compression(compression), row_group_size=row_group_rows)
+        yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -43,25 +47,23 @@ def atomic_write_table(
         raise OutputError(
             f"cannot write {path}: {exc.strerror or exc}. Check free space and permissions of {path.parent}."
         ) from exc
+
+
+def atomic_write_table(
+    table: pa.Table, path: str | Path, compression: str = "zstd", row_group_rows: int = 8192
+) -> Path:
+    """Write ``table`` to ``path`` atomically (temp file, fsync, rename)."""
+    path = Path(path)
+    with _atomic_file(path) as tmp:
+        pq.write_table(table, tmp, compression=_compression(compression), row_group_size=row_group_rows)
     return path
 
 
 def atomic_write_json(data: dict, path: str | Path) -> Path:
     """Write ``data`` as pretty JSON to ``path`` atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=False, default=str)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(
-            f"cannot write {path}: {exc.strerror or exc}. Check free space and permissions of {path.parent}."
-        ) from exc
+    with _atomic_file(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, sort_keys=False, default=str)
     return path
 
 
