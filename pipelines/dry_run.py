@@ -13,7 +13,9 @@ thresholds, Parquet writes; no Ray), and extrapolates to the whole input:
 * **time**: the measured per-document time of each step times the documents it will see,
   divided by the CPUs that run it, plus Ray's fixed cost per step (starting tasks and actor
   pools, scheduling, committing; measured on a 2-CPU machine), scaled by how contended the
-  CPUs are right now (wall time / CPU time of this process while it measured).
+  CPUs are right now (wall time / CPU time of this process while it measured). Row steps the
+  build fuses into one pass (:func:`pipelines.fused.fused_groups`) pay the first one's fixed
+  cost once, and only the last of them writes its kept rows.
 * **peak memory**: per worker, the Arrow bytes and Python allocations of one batch (scaled from
   the sample) plus the worker's base and the model; for dedup and decontamination, the state
   that grows with the corpus (hashes, signatures, index) is added for the whole step.
@@ -37,6 +39,7 @@ import pyarrow.parquet as pq
 from curator import schema as S
 from curator.readers import Shard, expand_inputs, read_shard
 from curator.settings import BuildConfig
+from pipelines.fused import fused_groups
 from pipelines.measure import _rchar
 
 # Per-step fixed costs on Ray (``overhead_s``) and whether a step runs in the driver on small inputs
@@ -317,6 +320,11 @@ def estimate_build(
     if local:  # the same stages in this process: no Ray start, no per-step scheduling, one CPU
         est.ray_start_seconds, cpus, est.cpus = 0.0, 1.0, 1.0
     overhead = {s.name: (LOCAL_STEP_OVERHEAD_S if local else s.overhead_s) * contention for s in steps_enabled}
+    not_writing: set[str] = set()  # fused-pass members before the last: their kept rows are not written
+    for group in fused_groups(steps_enabled, cfg, local):  # one pass: its first step's fixed cost (the members'
+        names = [s.name for s in group]  # model loads are in their measured ``fixed``)
+        overhead.update(dict.fromkeys(names[1:], 0.0))
+        not_writing.update(names[:-1])
     prev_out = docs_total
     for step in steps_enabled:
         name = step.name
@@ -360,7 +368,7 @@ def estimate_build(
             continue
         d_in, d_out = m["in"] * scale, m["out"] * scale
         prev_out = d_out
-        per_doc = m["seconds"] / max(1, m["in"])
+        per_doc = (m["seconds"] - (m.get("kept_write_seconds", 0.0) if name in not_writing else 0.0)) / max(1, m["in"])
         path = step.path(cfg, int(d_in), local)
         in_driver = local or path == "driver"
         fixed = overhead[name]

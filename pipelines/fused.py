@@ -24,9 +24,15 @@ from pathlib import Path
 import pyarrow as pa
 
 from curator import schema as S
+from curator.settings import BuildConfig
 from pipelines.context import BuildContext, fault_point
 from pipelines.cost import StepMeter, cost_entry, dir_bytes
 from pipelines.steps.base import RowStep, _cached, apply_stages, reason_counts, stage_stats
+
+
+def fusable(step, config: BuildConfig, local: bool) -> bool:
+    """Whether ``step`` can join a fused pass: a row step that does not run as a Ray Data job."""
+    return isinstance(step, RowStep) and not step.ray_data_job(config, local)
 
 
 def fused_group(steps: list, start: int, ctx: BuildContext) -> list[RowStep]:
@@ -35,10 +41,23 @@ def fused_group(steps: list, start: int, ctx: BuildContext) -> list[RowStep]:
         return []
     group = []
     for step in steps[start:]:
-        if not isinstance(step, RowStep) or ctx.state.done(step.name) or step.on_ray_data(ctx):
+        if not fusable(step, ctx.config, ctx.local) or ctx.state.done(step.name):
             break
         group.append(step)
     return group if len(group) >= 2 else []
+
+
+def fused_groups(steps: list, config: BuildConfig, local: bool) -> list[list]:
+    """Every run of steps that a build from scratch fuses (what the dry run estimates as one pass each)."""
+    if not config.ray.fuse_row_steps:
+        return []
+    groups: list[list] = [[]]
+    for step in steps:
+        if fusable(step, config, local):
+            groups[-1].append(step)
+        elif groups[-1]:
+            groups.append([])
+    return [g for g in groups if len(g) >= 2]
 
 
 class _FusedFile:

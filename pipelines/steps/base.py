@@ -180,8 +180,12 @@ class RowStep(Step):
 
     def on_ray_data(self, ctx: BuildContext, flt: Filter | None | bool = False) -> bool:
         """Whether the step runs as one Ray Data job (then it is not fused: :mod:`pipelines.fused`)."""
+        return self.ray_data_job(ctx.config, ctx.local, flt)
+
+    def ray_data_job(self, config: BuildConfig, local: bool, flt: Filter | None | bool = False) -> bool:
+        """:meth:`on_ray_data` from the configuration alone (the dry run has no build context)."""
         has_filter = self.filter is not None if flt is False else flt is not None
-        return not has_filter and not ctx.local and self.ray_data is not None and bool(self.ray_data(ctx.config))
+        return not has_filter and not local and self.ray_data is not None and bool(self.ray_data(config))
 
     def cache_key(self, ctx: BuildContext) -> tuple:
         """The key of this step's stage instances in a worker process (models load once per process)."""

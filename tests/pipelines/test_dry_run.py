@@ -100,3 +100,25 @@ def test_estimate_renders_a_table_and_refuses_missing_input(tmp_path):
     assert "fuzzy_dedup" not in text
     with pytest.raises(InputError):
         estimate_build(load_config(None, {"input": {"paths": [str(tmp_path / "missing.jsonl")]}}))
+
+
+def test_fused_row_steps_pay_one_fixed_cost(tmp_path):
+    """The build runs annotate .. language_filter as one pass: the estimate charges the pass's fixed cost once."""
+    from pipelines.fused import fused_groups
+    from pipelines.runner import enabled_steps
+
+    paths, _ = _write_corpus(tmp_path / "in", copies=2)
+    url_filter = next(s for s in STEPS if s.name == "url_filter")
+    seconds = {}
+    for fuse in (True, False):
+        cfg = load_config(None, {"input": {"paths": [str(p) for p in paths]}, "ray": {"fuse_row_steps": fuse}})
+        groups = fused_groups(enabled_steps(STEPS, cfg), cfg, local=False)
+        names = [[s.name for s in g] for g in groups]
+        assert names == ([["annotate", "heuristic_filter", "url_filter", "language_filter"]] if fuse else [])
+        seconds[fuse] = estimate_build(cfg, sample_docs=400).step("url_filter").seconds
+    assert seconds[False] >= url_filter.overhead_s  # a pass of its own: Ray's fixed cost per step
+    assert seconds[True] < url_filter.overhead_s / 2  # inside the fused pass: its documents' work only
+
+    # annotate on a Ray Data actor pool is not fused: the pass starts at the heuristics
+    cfg = load_config(None, {"input": {"paths": [str(p) for p in paths]}, "classifier": {"execution": "actors"}})
+    assert [s.name for s in fused_groups(enabled_steps(STEPS, cfg), cfg, local=False)[0]][0] == "heuristic_filter"
