@@ -320,9 +320,11 @@ def estimate_build(
     if local:  # the same stages in this process: no Ray start, no per-step scheduling, one CPU
         est.ray_start_seconds, cpus, est.cpus = 0.0, 1.0, 1.0
     overhead = {s.name: (LOCAL_STEP_OVERHEAD_S if local else s.overhead_s) * contention for s in steps_enabled}
-    not_writing: set[str] = set()  # fused-pass members before the last: their kept rows are not written
-    for group in fused_groups(steps_enabled, cfg, local):  # one pass: its first step's fixed cost (the members'
-        names = [s.name for s in group]  # model loads are in their measured ``fixed``)
+    # A fused pass pays its first step's fixed cost once (the members' model loads are in their measured
+    # ``fixed``), and its members before the last do not write their kept rows.
+    not_writing: set[str] = set()
+    for group in fused_groups(steps_enabled, cfg, local):
+        names = [s.name for s in group]
         overhead.update(dict.fromkeys(names[1:], 0.0))
         not_writing.update(names[:-1])
     prev_out = docs_total
