@@ -37,7 +37,7 @@ from pipelines.steps.tokens import count_tokens
 
 # fmt: off
 STEPS: list[Step] = [
-    Step("ingest", ingest, produces=True, overhead_s=1.2, read_paths=ingest_reads, write_dirs=ingest_writes),
+    Step("ingest", ingest, produces=True, overhead_s=0.5, read_paths=ingest_reads, write_dirs=ingest_writes),
     RowStep("annotate", stages=ANNOTATE_STAGES, ray_data=score_on_actors, overhead_s=0.5),
     RowStep("heuristic_filter", filter=HeuristicFilter, overhead_s=1.0),
     RowStep("url_filter", filter=UrlFilter, enabled=lambda c: c.url_filter.enabled, overhead_s=0.8),
