@@ -15,7 +15,8 @@ planted near-duplicates of known Jaccard) and run:
   shingles. The fastText filter is datatrove's, scoring the text folded as our scorer folds it (the model's
   ``normalize: fold``: ASCII case and punctuation); ``kept`` reports the overlap of the two outputs. (A JsonlWriter
   after the dedup filter keeps its survivors for the dedup outcome.)
-* ours: ``run_build`` with heuristics, the default classifier, fuzzy dedup, thresholds; exact dedup,
+* ours: ``curator build CONFIG --out OUT`` (the command a user runs, in a fresh process) with heuristics, the
+  default classifier, fuzzy dedup, thresholds; exact dedup,
   decontamination, URL and language filters and rejected outputs off (datatrove's side has none),
   on Ray (``ray.num_cpus`` = --cpus) and, for comparison, with the local executor.
 
@@ -221,25 +222,15 @@ def our_config(paths: list[Path], executor: str, cpus: int):
 
 
 def run_ours(paths: list[Path], out: Path, executor: str, cpus: int) -> dict:
-    """Our build in a fresh subprocess (its own Ray), timed from process start like datatrove's."""
+    """Our build as a user runs it, ``curator build CONFIG --out OUT``, in a fresh process (its own Ray), timed
+    from process start like datatrove's."""
     cfg = our_config(paths, executor, cpus)
-    cfg_path = out.with_suffix(".json")
-    cfg_path.write_text(cfg.model_dump_json())
-    code = (
-        "import json, sys\n"
-        "from curator.settings import BuildConfig\n"
-        "from pipelines.build import run_build\n"
-        "m = run_build(\n"
-        "    BuildConfig.model_validate_json(open(sys.argv[1]).read()),\n"
-        "    sys.argv[2],\n"
-        "    progress=False,\n"
-        "    log=lambda m: None,\n"
-        ")\n"
-        "print(json.dumps({s['name']: s.get('seconds') for s in m['stages']}))\n"
-    )
+    cfg_path = out.with_suffix(".yaml")
+    cfg_path.write_text(cfg.model_dump_json())  # JSON is YAML
+    cli = "from pipelines.cli import main; main()"
     t0 = time.perf_counter()
     r = subprocess.run(
-        [sys.executable, "-c", code, str(cfg_path), str(out)],
+        [sys.executable, "-c", cli, "build", str(cfg_path), "--out", str(out), "--no-progress"],
         capture_output=True,
         text=True,
         env=dict(os.environ, RAY_USAGE_STATS_ENABLED="0"),
@@ -248,7 +239,8 @@ def run_ours(paths: list[Path], out: Path, executor: str, cpus: int) -> dict:
     wall = time.perf_counter() - t0
     if r.returncode != 0:
         raise RuntimeError(f"our build ({executor}) failed:\n{r.stderr[-4000:]}")
-    return {"wall": round(wall, 3), "steps": json.loads(r.stdout.strip().splitlines()[-1])}
+    manifest = json.loads((out / "manifest.json").read_text())
+    return {"wall": round(wall, 3), "steps": {s["name"]: s.get("seconds") for s in manifest["stages"]}}
 
 
 def main() -> None:

@@ -67,8 +67,12 @@ def run_build(
     progress: bool = True,
     log: Log = print,
     steps: list[Step] | None = None,
+    release_ray: bool = False,
 ) -> dict:
     """Run (or resume) a build of ``steps`` (default :data:`STEPS`) into ``out``; return the manifest.
+
+    ``release_ray``: shut down the Ray this build started (not one it found running) once its steps are done,
+    while the manifest and report are written; for a process that ends with the build, like ``curator build``.
 
     Raises:
         ConfigError: ``out`` holds a build with another config and ``overwrite`` is false.
@@ -82,4 +86,4 @@ def run_build(
     out = Path(out).resolve()
     check_writable(out)
     with stop_on_signals(), output_lock(out), plain_errors(out, config.input.paths):
-        return run_steps(STEPS if steps is None else steps, config, out, overwrite, progress, log)
+        return run_steps(STEPS if steps is None else steps, config, out, overwrite, progress, log, release_ray)

@@ -46,12 +46,21 @@ def check_writable(out: Path) -> None:
 
 
 def run_steps(
-    all_steps: list[Step], config: BuildConfig, out: Path, overwrite: bool, progress: bool, log: Log
+    all_steps: list[Step],
+    config: BuildConfig,
+    out: Path,
+    overwrite: bool,
+    progress: bool,
+    log: Log,
+    release_ray: bool = False,
 ) -> dict:
-    """Run (or resume) ``all_steps`` into ``out`` (under the output lock); return the manifest."""
+    """Run (or resume) ``all_steps`` into ``out`` (under the output lock); return the manifest.
+
+    ``release_ray``: shut down a Ray this build started once the steps are done, while the manifest and report
+    are written (for a process that ends with the build: the CLI)."""
     from pipelines.guards import install_signal_handlers, remove_stale_temp_dirs
     from pipelines.manifest import build_manifest
-    from pipelines.runtime import init_ray
+    from pipelines.runtime import init_ray, ray_is_up, stop_ray_in_background
 
     remove_stale_temp_dirs(out)  # a killed build's uncommitted step output (safe: we hold the lock)
     chash = config_hash(config)
@@ -66,7 +75,9 @@ def run_steps(
     expand_inputs(config.input.paths, config.input.format)  # fail fast on bad paths, before Ray starts
     check_files(config)  # benchmarks, blocklists, tokenizer path: before any step runs
     _warm_kernels(log)
+    started_ray = False
     if config.ray.executor == "ray":
+        started_ray = not ray_is_up()
         init_ray(config.ray, progress=progress)
         install_signal_handlers()  # ray.init installs its own SIGTERM handler
     ctx = BuildContext(config=config, out=out, state=state, chash=chash, progress=progress, log=log, steps=steps)
@@ -96,11 +107,14 @@ def run_steps(
         state.mark(step.name, stats)
         counts = ", ".join(f"{k}={stats[k]}" for k in ("in", "out", "dropped") if k in stats)
         log(f"[{step.name}] done in {stats['seconds']:.1f}s: " + counts)
+    stopping = stop_ray_in_background() if release_ray and started_ray else None
     manifest = build_manifest(ctx, steps, time.time() - started)
     atomic_write_json(manifest, manifest_path)
     from pipelines.report import write_report
 
     write_report(out, manifest)
+    if stopping is not None:
+        stopping.join()
     return manifest
 
 

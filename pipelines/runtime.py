@@ -67,6 +67,28 @@ def _configure_data(progress: bool) -> None:
         pass
 
 
+def ray_is_up() -> bool:
+    """Whether this process is connected to Ray already (then a build leaves it running)."""
+    import ray
+
+    return bool(ray.is_initialized())
+
+
+def stop_ray_in_background():
+    """Start ``ray.shutdown()`` in a thread and return the thread (join it before the process ends).
+
+    For a process that ends with its build: Ray's shutdown mostly waits for its processes to exit (~1.4 s on 2
+    cores), which the build's manifest and report can use. Call it only once no more Ray work will be submitted.
+    """
+    import threading
+
+    import ray
+
+    thread = threading.Thread(target=ray.shutdown, name="ray-shutdown")
+    thread.start()
+    return thread
+
+
 def cluster_cpus() -> float:
     import ray
 

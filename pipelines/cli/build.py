@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from curator.exceptions import BuildStopped, CuratorError
-from pipelines.cli.root import app
+from pipelines.cli.root import app, exit_without_teardown
 
 console = Console(stderr=True)
 
@@ -59,6 +59,7 @@ def build(
             overwrite=overwrite,
             progress=not no_progress,
             log=lambda m: console.print(m, highlight=False, markup=False, soft_wrap=True),  # one line per message
+            release_ray=True,  # this process ends with the build: Ray stops while the report is written
         )
     except BuildStopped as exc:  # SIGTERM/SIGINT: committed work is kept
         console.print(str(exc), markup=False, highlight=False)
@@ -67,6 +68,10 @@ def build(
         console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
         raise typer.Exit(code=2) from None
     print_summary(manifest, out)
+    from pipelines.runtime import ray_is_up
+
+    if not ray_is_up():  # the build released the Ray it started (or never started one): nothing left to tear down
+        exit_without_teardown()
 
 
 def print_summary(manifest: dict, out: Path) -> None:
