@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from curator.exceptions import CuratorError
-from pipelines.cli.root import app
+from pipelines.cli.root import app, exit_without_teardown
 
 
 def _fail(exc: Exception) -> None:
@@ -128,7 +128,9 @@ def eval_classifier_cmd(
 def score_cmd(
     inputs: list[str] = typer.Argument(..., help="JSONL/Parquet files, directories or globs."),
     out: Path = typer.Option(..., "--out", help="Output directory: scored/*.parquet and quarantine/."),
-    model: str = typer.Option("default", "--model", help="Model directory or `default` (the shipped proxy model)."),
+    model: str = typer.Option(
+        "default", "--model", help="Model directory or `default` (the shipped model, trained on real teacher labels)."
+    ),
     fmt: str = typer.Option("auto", "--format", help="auto, jsonl, parquet or hf."),
     text_field: str = typer.Option("text", "--text-field"),
     id_field: str = typer.Option("id", "--id-field"),
@@ -136,8 +138,10 @@ def score_cmd(
     batch_size: int = typer.Option(4096, "--batch-size"),
 ) -> None:
     """Add edu_score / edu_int_score / classifier_version to every document, on Ray."""
+    from pipelines.runtime import ray_is_up
     from pipelines.score import run_score
 
+    had_ray = ray_is_up()
     try:
         summary = run_score(
             inputs,
@@ -152,6 +156,11 @@ def score_cmd(
     except CuratorError as exc:
         _fail(exc)
     typer.echo(json.dumps(summary))
+    if not had_ray and ray_is_up():  # the Ray this command started: stop it, then skip the interpreter's teardown
+        import ray
+
+        ray.shutdown()
+        exit_without_teardown()
 
 
 @app.command("train-default")

@@ -1,5 +1,5 @@
-"""`curator build` stops the Ray it started while its report is written, and leaves no Ray process behind; a build
-run from a process that already holds Ray (a notebook, a service) leaves that Ray running."""
+"""`curator build` and `curator score` stop the Ray they started and leave no Ray process behind (the build while its
+report is written); a build run from a process that already holds Ray (a notebook, a service) leaves it running."""
 
 from __future__ import annotations
 
@@ -49,3 +49,24 @@ def test_build_leaves_a_ray_it_found_running(ray_local, tmp_path):
     run_build(cfg, tmp_path / "out", progress=False, log=lambda m: None, release_ray=True)
     assert ray_local.is_initialized()
     assert ray_local.get(ray_local.put(7)) == 7  # still usable by its owner
+
+
+def test_cli_score_on_ray_exits_with_no_ray_process_left(tmp_path):
+    import pyarrow.parquet as pq
+
+    ray_tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")
+    try:
+        src = tmp_path / "docs.jsonl"
+        texts = [f"Photosynthesis turns light into chemical energy, lesson {i}." for i in range(50)]
+        src.write_text("".join(json.dumps({"id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(texts)))
+        r = run_curator("score", src, "--out", tmp_path / "out", env=cli_env(RAY_TMPDIR=ray_tmp))
+        assert r.returncode == 0, r.stderr[-3000:]
+        summary = json.loads(r.stdout.strip().splitlines()[-1])  # printed before the exit
+        assert summary["scored"] == 50
+        assert pq.read_table(tmp_path / "out" / "scored").num_rows == 50
+        deadline = time.time() + 10
+        while _processes_naming(ray_tmp) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not _processes_naming(ray_tmp), _processes_naming(ray_tmp)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
