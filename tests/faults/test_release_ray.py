@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -17,8 +16,16 @@ from pipelines.build import run_build
 
 
 def _processes_naming(text: str) -> list[str]:
-    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
-    return [line for line in ps.splitlines() if text in line and "ps -eo" not in line]
+    """Command lines of live processes that contain ``text`` (read from /proc)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # the process ended meanwhile
+            continue
+        if text in args:
+            found.append(f"{cmdline.parent.name}: {args[:200]}")
+    return found
 
 
 def test_cli_build_on_ray_exits_with_no_ray_process_left(tmp_path):
