@@ -28,6 +28,14 @@ def _processes_naming(text: str) -> list[str]:
     return found
 
 
+def _assert_no_process_names(text: str, wait_s: float = 10.0) -> None:
+    """No live process names ``text`` within ``wait_s`` (processes a command stopped may take a moment to go)."""
+    deadline = time.time() + wait_s
+    while _processes_naming(text) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not _processes_naming(text), _processes_naming(text)
+
+
 def test_cli_build_on_ray_exits_with_no_ray_process_left(tmp_path):
     ray_tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short: Ray's socket paths live under it
     try:
@@ -43,10 +51,7 @@ def test_cli_build_on_ray_exits_with_no_ray_process_left(tmp_path):
         assert (out / "report" / "report.md").is_file()  # written while Ray stopped
         assert "phase1:" in r.stdout + r.stderr  # the summary came before the exit
         assert any(Path(ray_tmp).iterdir())  # the build's Ray lived under RAY_TMPDIR
-        deadline = time.time() + 10
-        while _processes_naming(ray_tmp) and time.time() < deadline:
-            time.sleep(0.2)
-        assert not _processes_naming(ray_tmp), _processes_naming(ray_tmp)
+        _assert_no_process_names(ray_tmp)
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
 
@@ -71,9 +76,6 @@ def test_cli_score_on_ray_exits_with_no_ray_process_left(tmp_path):
         summary = json.loads(r.stdout.strip().splitlines()[-1])  # printed before the exit
         assert summary["scored"] == 50
         assert pq.read_table(tmp_path / "out" / "scored").num_rows == 50
-        deadline = time.time() + 10
-        while _processes_naming(ray_tmp) and time.time() < deadline:
-            time.sleep(0.2)
-        assert not _processes_naming(ray_tmp), _processes_naming(ray_tmp)
+        _assert_no_process_names(ray_tmp)
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
