@@ -36,7 +36,7 @@ def _atomic_file(path: Path) -> Iterator[Path]:
         OutputError: the write, the fsync or the rename failed (the temporary file is removed).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp = temp_dir_for(path)
     try:
         yield tmp
         with open(tmp, "rb+") as fh:
@@ -102,6 +102,7 @@ def count_rows(directory: str | Path) -> int:
 
 
 def temp_dir_for(final: str | Path) -> Path:
+    """A fresh temporary name beside ``final`` (a directory, or a file): ``.<name>.tmp-<random>``."""
     final = Path(final)
     return final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
 
