@@ -85,9 +85,14 @@ def read_files(
     return wanted.append(pa.field(FILE, pa.int32())).append(pa.field(ROW, pa.int64())).empty_table()
 
 
+def kept_files(out: str | Path) -> list[Path]:
+    """The phase-1 corpus's Parquet files, in order (what :func:`kept` reads)."""
+    return parquet_files(Path(out) / "phase1")
+
+
 def kept(out: str | Path, columns: list[str] | None = None) -> pa.Table:
     """Documents in the phase-1 corpus (web documents that passed every stage)."""
-    return read_dir(Path(out) / "phase1", columns)
+    return read_files(kept_files(out), columns)
 
 
 def rejected_stages(out: str | Path) -> list[str]:
@@ -98,12 +103,16 @@ def rejected_stages(out: str | Path) -> list[str]:
     )
 
 
+def dropped_files(out: str | Path, stage: str | None = None) -> list[Path]:
+    """The Parquet files of ``rejected/<stage>/`` (default: every stage, in directory order)."""
+    stages = [stage] if stage else rejected_stages(out)
+    return [f for s in stages for f in parquet_files(Path(out) / "rejected" / s)]
+
+
 def dropped(out: str | Path, columns: list[str] | None = None, stage: str | None = None) -> pa.Table:
     """Documents dropped by ``stage`` (default: every stage), with ``drop_stage``/``drop_reason``/``kept_id``."""
     cols = list(dict.fromkeys((columns or S.DOC_SCHEMA.names) + DROP_COLUMNS))
-    stages = [stage] if stage else rejected_stages(out)
-    parts = [read_dir(Path(out) / "rejected" / s, cols, S.REJECTED_SCHEMA) for s in stages]
-    return pa.concat_tables(parts) if parts else read_dir(Path(out) / "rejected" / "none", cols, S.REJECTED_SCHEMA)
+    return read_files(dropped_files(out, stage), cols, S.REJECTED_SCHEMA)
 
 
 def annotated(out: str | Path, columns: list[str] | None = None) -> pa.Table:

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curator import schema as S
-from curator.writers import parquet_files, temp_dir_for
+from curator.writers import temp_dir_for
 from pipelines import build_outputs as B
 
 KEPT_COLOR = "#2a9d8f"
@@ -296,8 +296,7 @@ def write_report(out: Path, manifest: dict) -> Path:
     tmp.mkdir(parents=True)
     try:
         cols = [S.ID, S.N_CHARS, S.N_WORDS, S.EDU_SCORE, S.EDU_INT_SCORE]
-        kept_files = parquet_files(out / "phase1")
-        dropped_files = [f for s in B.rejected_stages(out) for f in parquet_files(out / "rejected" / s)]
+        kept_files, dropped_files = B.kept_files(out), B.dropped_files(out)
         kept_t = B.read_files(kept_files, cols, S.DOC_SCHEMA, locate_from=0)
         dropped_t = B.read_files(dropped_files, cols + B.DROP_COLUMNS, S.REJECTED_SCHEMA, locate_from=len(kept_files))
         scored_dropped = dropped_t.filter(pc.is_valid(dropped_t.column(S.EDU_SCORE)))
