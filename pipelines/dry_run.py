@@ -41,6 +41,7 @@ from curator.readers import Shard, expand_inputs, read_shard
 from curator.settings import BuildConfig
 from pipelines.fused import fused_groups
 from pipelines.measure import _rchar
+from pipelines.runtime import ray_is_up
 
 # Per-step fixed costs on Ray (``overhead_s``) and whether a step runs in the driver on small inputs
 # (``in_driver_when_small``) are declared by the steps (:data:`pipelines.build.STEPS`); these are the shared ones.
@@ -211,15 +212,6 @@ def _cpus(cfg: BuildConfig) -> float:
     return float(cfg.ray.num_cpus or os.cpu_count() or 1)
 
 
-def _ray_running() -> bool:
-    try:
-        import ray
-
-        return bool(ray.is_initialized())
-    except Exception:  # pragma: no cover
-        return False
-
-
 def _contention(cpu: float, wall: float) -> float:
     """How many times slower than an idle CPU this process ran while measuring (>= 1)."""
     if cpu <= 0.05:
@@ -312,7 +304,7 @@ def estimate_build(
         exact_records=exact,
         contention=round(contention, 2),
         cpus=cpus,
-        ray_start_seconds=0.0 if _ray_running() else RAY_START_S * contention,
+        ray_start_seconds=0.0 if ray_is_up() else RAY_START_S * contention,
     )
     docs_total = records_i * doc_frac  # documents after ingest (records minus quarantine)
     scale = docs_total / n_sample  # documents in the corpus per sampled document

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 from curator.exceptions import ClusterError
 from curator.settings import RaySettings
@@ -68,10 +69,9 @@ def _configure_data(progress: bool) -> None:
 
 
 def ray_is_up() -> bool:
-    """Whether this process is connected to Ray already (then a build leaves it running)."""
-    import ray
-
-    return bool(ray.is_initialized())
+    """Whether this process is connected to Ray already (then a build leaves it running); imports nothing."""
+    ray = sys.modules.get("ray")  # not imported: not connected
+    return ray is not None and bool(ray.is_initialized())
 
 
 def stop_ray_in_background():
