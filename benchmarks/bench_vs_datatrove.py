@@ -147,13 +147,10 @@ def ensure_venv(log) -> Path:
 def raw_cut(min_score: float) -> float:
     """The raw expected level at which our calibrated ``edu_score`` reaches ``min_score`` (the model card's
     calibration inverted): datatrove's LambdaFilter thresholds the raw expected level of the same model file."""
-    import numpy as np
-
     from classifiers.calibration import Calibration
 
     cal = Calibration.model_validate(json.loads((DEFAULT_MODEL / "model_card.json").read_text())["calibration"])
-    grid = np.linspace(0.0, 5.0, 500_001)
-    return float(grid[np.argmax(cal.apply(grid) >= min_score)])
+    return cal.raw_at(min_score)
 
 
 def run_datatrove(

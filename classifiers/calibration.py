@@ -60,6 +60,17 @@ class Calibration(BaseModel):
         out[above] = knots[-1] + (x[above] - t[-1]) * hi_slope
         return np.clip(out, MIN_SCORE, MAX_SCORE).astype(np.float32)
 
+    def raw_at(self, score: float) -> float:
+        """The raw score that :meth:`apply` maps to ``score`` (a value inside [0, 5]): the calibrated threshold
+        for a tool that thresholds the raw model output itself (e.g. datatrove's fastText filter)."""
+        t = np.asarray(self.thresholds, dtype=np.float64)
+        knots = np.arange(len(t), dtype=np.float64) + 0.5
+        if score < knots[0]:
+            return float(t[0] + (score - knots[0]) * (t[1] - t[0]))
+        if score > knots[-1]:
+            return float(t[-1] + (score - knots[-1]) * (t[-1] - t[-2]))
+        return float(np.interp(score, knots, t))
+
     def levels(self, raw: Sequence[float] | np.ndarray) -> np.ndarray:
         """Integer levels 0..5 (int8): the number of thresholds at or below each raw score."""
         return np.searchsorted(np.asarray(self.thresholds), np.asarray(raw, dtype=np.float64), side="right").astype(

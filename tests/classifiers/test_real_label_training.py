@@ -124,6 +124,10 @@ def test_calibration_maps_thresholds_to_levels():
     s = cal.apply(np.linspace(-1, 3, 200))
     assert (np.diff(s) >= 0).all() and s.min() >= 0 and s.max() <= 5
     assert cal.apply([0.9])[0] == pytest.approx(2.5)
+    # raw_at inverts apply, between the knots and beyond them
+    assert cal.raw_at(2.5) == pytest.approx(0.9)
+    for score in (0.2, 0.5, 1.7, 2.5, 3.1, 4.5, 4.9):
+        assert cal.apply([cal.raw_at(score)])[0] == pytest.approx(score, abs=1e-5)
 
 
 def test_calibration_fits_each_level_and_falls_back_when_labels_are_few():
